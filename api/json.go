@@ -86,7 +86,7 @@ func encode(w io.Writer, v any) error {
 
 // Page is the shape of every list response: {"items":[…],"next":cursor|null}.
 type Page[T any] struct {
-	Items []T   `json:"items"`
+	Items []T     `json:"items"`
 	Next  *string `json:"next"`
 }
 
