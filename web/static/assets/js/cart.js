@@ -1,0 +1,148 @@
+// The cart drawer: items held for a while (a timer per item), quantities,
+// total, and checkout of the whole cart as one order.
+
+import { formatCountdown, formatMoney, h, setText, tid, toast } from "./dom.js";
+
+export class CartDrawer {
+  // root is the [data-testid=cart-drawer] element. nameOf(sku) gives a
+  // product's name; signIn() resolves once the person has a token (or
+  // rejects); onCount(n) sees the number of units in the cart.
+  constructor(root, { api, streamId, nameOf = (s) => s, signIn, onCount = () => {}, messageOf }) {
+    this.root = root;
+    this.api = api;
+    this.streamId = streamId;
+    this.nameOf = nameOf;
+    this.signIn = signIn;
+    this.onCount = onCount;
+    this.messageOf = messageOf || ((e) => e.message);
+    this.cart = null;
+    this.timer = 0;
+    this.checkingOut = false;
+    tid("cart-close", root)?.addEventListener("click", () => this.close());
+    tid("checkout", root)?.addEventListener("click", () => this.checkout());
+    root.addEventListener("keydown", (e) => e.key === "Escape" && this.close());
+  }
+
+  open() {
+    this.root.hidden = false;
+    document.body.classList.add("drawer-open");
+    this.refresh();
+  }
+
+  close() {
+    this.root.hidden = true;
+    document.body.classList.remove("drawer-open");
+  }
+
+  toggle() {
+    if (this.root.hidden) this.open();
+    else this.close();
+  }
+
+  async refresh() {
+    if (!this.api.token) {
+      this.render({ items: [], total_cents: 0, currency: "" });
+      return;
+    }
+    try {
+      this.render(await this.api.get("/api/cart"));
+    } catch (err) {
+      if (err.status !== 401) toast(this.messageOf(err), "error");
+    }
+  }
+
+  // add puts one more unit of sku (from this stream) in the cart.
+  async add(sku) {
+    try {
+      await this.signIn();
+      if (!this.cart) await this.refresh();
+      const cur = this.cart?.items.find((i) => i.sku === sku && i.stream === this.streamId)?.qty || 0;
+      await this.api.put(`/api/cart/items/${encodeURIComponent(sku)}`, { stream: this.streamId, qty: cur + 1 });
+      toast(`Added ${this.nameOf(sku)} to your cart`, "ok");
+      await this.refresh();
+    } catch (err) {
+      if (err?.code !== "cancelled") toast(this.messageOf(err), "error");
+    }
+  }
+
+  async setQty(item, qty) {
+    try {
+      await this.api.put(`/api/cart/items/${encodeURIComponent(item.sku)}`, { stream: item.stream, qty });
+    } catch (err) {
+      toast(this.messageOf(err), "error");
+    }
+    await this.refresh();
+  }
+
+  render(cart) {
+    this.cart = { items: [], ...cart };
+    clearInterval(this.timer);
+    const list = tid("cart-items", this.root);
+    list.replaceChildren();
+    let units = 0;
+    for (const item of this.cart.items) {
+      units += item.qty;
+      const currency = this.cart.currency || "USD";
+      list.append(
+        h("li", { class: "cart-item", "data-testid": "cart-item", dataset: { sku: item.sku, stream: item.stream } },
+          h("div", { class: "what" },
+            h("span", { class: "name", "data-testid": "cart-item-name", text: this.nameOf(item.sku) }),
+            h("span", { class: "unit", text: `${formatMoney(item.unit_price_cents, currency)} each` }),
+            h("span", { class: "hold", "data-testid": "hold-timer", dataset: { until: item.held_until || "" } }),
+          ),
+          h("div", { class: "qty" },
+            h("button", { type: "button", "data-testid": "qty-minus", "aria-label": "One less", text: "−", on: { click: () => this.setQty(item, item.qty - 1) } }),
+            h("span", { "data-testid": "qty", text: item.qty }),
+            h("button", { type: "button", "data-testid": "qty-plus", "aria-label": "One more", text: "+", on: { click: () => this.setQty(item, item.qty + 1) } }),
+          ),
+        ),
+      );
+    }
+    setText(tid("cart-total", this.root), this.cart.items.length ? formatMoney(this.cart.total_cents, this.cart.currency || "USD") : "");
+    tid("cart-empty", this.root).hidden = this.cart.items.length > 0;
+    tid("checkout", this.root).disabled = this.cart.items.length === 0 || this.checkingOut;
+    this.onCount(units);
+    this.tick();
+    if (this.cart.items.length) this.timer = setInterval(() => this.tick(), 1000);
+  }
+
+  tick() {
+    let expired = false;
+    for (const el of this.root.querySelectorAll('[data-testid="hold-timer"]')) {
+      const until = new Date(el.dataset.until).getTime();
+      if (Number.isNaN(until)) continue;
+      const left = until - Date.now();
+      el.classList.toggle("soon", left < 60000);
+      if (left <= 0) {
+        setText(el, "Hold expired");
+        expired = true;
+      } else setText(el, `Held for ${formatCountdown(left)}`);
+    }
+    if (expired && !this.refreshing) {
+      this.refreshing = true;
+      setTimeout(() => this.refresh().finally(() => (this.refreshing = false)), 1500);
+    }
+  }
+
+  async checkout() {
+    if (this.checkingOut || !this.cart?.items.length) return;
+    this.checkingOut = true;
+    const btn = tid("checkout", this.root);
+    btn.disabled = true;
+    setText(btn, "Placing order…");
+    const conf = tid("order-confirmation", this.root);
+    conf.hidden = true;
+    try {
+      const order = await this.api.once("POST", "/api/cart/checkout", {});
+      setText(conf, `Order placed · ${formatMoney(order.total_cents, order.currency)} · #${String(order.id).slice(-8)}`);
+      conf.dataset.orderId = order.id;
+      conf.hidden = false;
+    } catch (err) {
+      toast(this.messageOf(err), "error");
+    } finally {
+      this.checkingOut = false;
+      setText(btn, "Checkout");
+      await this.refresh();
+    }
+  }
+}

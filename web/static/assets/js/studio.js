@@ -1,0 +1,170 @@
+// /studio/{id}: the host. Go live from the camera (WHIP) or copy the WHIP URL
+// and token for OBS; the lineup with Pin/Unpin and flash prices; live orders
+// and revenue; viewers; questions to answer.
+
+import { ChatList, Composer } from "./chat.js";
+import { setText, tid, toast } from "./dom.js";
+import { Lineup } from "./lineup.js";
+import { messageOf } from "./messages.js";
+import { Orders } from "./orders.js";
+import { streamPath } from "./page.js";
+import { Room } from "./room.js";
+import { answerTools, roomErrors, setStatus, setTitle, staffPage } from "./staff.js";
+import { WhipPublisher } from "./whip.js";
+
+const page = await staffPage();
+if (page) start(page);
+
+function start({ id, api, stream }) {
+  const body = document.body;
+  setTitle(stream, id);
+  setStatus(stream?.status);
+  tid("watch-link").href = `/watch/${encodeURIComponent(id)}`;
+  setText(tid("viewers"), stream?.viewers ?? 0);
+
+  const whipURL = new URL(api.url(streamPath(id, "/whip")), location.href).href;
+  tid("whip-url").value = whipURL;
+  tid("whip-token").value = api.token;
+
+  const lineup = new Lineup(tid("lineup").closest(".panel"), { api, streamId: id });
+  lineup.pinned = stream?.pinned ?? null;
+  lineup.set(stream?.lineup || []);
+  const orders = new Orders(document.body, { api, streamId: id, nameOf: (s) => lineup.nameOf(s) });
+  orders.refresh();
+
+  const room = new Room(api, id, { onState: (s) => (body.dataset.room = s) });
+  const send = (m) => room.send(m);
+  const questions = new ChatList(tid("questions"), { max: 100, filter: (m) => m.type !== "chat", actions: (m) => answerTools(m, send) });
+  const chat = new ChatList(tid("chat-list"), { max: 150 });
+  new Composer(tid("composer"), { send });
+  const ticker = { show: (m) => toast(`${m.buyer || "Someone"} bought ${m.qty} × ${lineup.nameOf(m.sku)}`, "ok") };
+
+  room
+    .on("welcome", (m) => {
+      if (m.stream) {
+        setStatus(m.stream.status);
+        if (m.stream.lineup) lineup.set(m.stream.lineup);
+      }
+      if (!m.recovered) {
+        chat.reset(m.history || []);
+        questions.reset(m.history || []);
+      } else {
+        for (const x of m.history || []) {
+          chat.add(x);
+          questions.add(x);
+        }
+      }
+      if ("pinned" in m) lineup.showPinned(m.pinned);
+    })
+    .on("chat", (m) => chat.add(m))
+    .on("question", (m) => {
+      chat.add(m);
+      questions.add(m);
+    })
+    .on("answer", (m) => {
+      chat.add(m);
+      questions.add(m);
+    })
+    .on("deleted", (m) => {
+      chat.remove(m.id);
+      questions.remove(m.id);
+    })
+    .on("product", (m) => lineup.showPinned(m.card))
+    .on("stock", (m) => lineup.setStock(m.sku, m.stock))
+    .on("order", (m) => {
+      ticker.show(m);
+      orders.soon();
+    })
+    .on("viewers", (m) => setText(tid("viewers"), m.count))
+    .on("stream", (m) => setStatus(m.status));
+  roomErrors(room);
+  room.connect();
+
+  // Going live from the browser.
+  let camera = null;
+  const preview = tid("preview");
+  const state = tid("publish-state");
+  const publisher = new WhipPublisher({
+    endpoint: whipURL,
+    token: api.token,
+    onState: (s, detail) => {
+      body.dataset.publish = s;
+      setText(state, { connecting: "Connecting…", live: "● LIVE", reconnecting: "Reconnecting…", stopped: camera ? "Camera on" : "Camera off", error: `Could not go live: ${detail}` }[s] || s);
+      tid("go-live").hidden = s === "live" || s === "connecting" || s === "reconnecting";
+      tid("stop-live").hidden = !tid("go-live").hidden;
+      if (s === "error") toast(`Could not go live: ${detail}`, "error");
+    },
+  });
+
+  async function startCamera() {
+    if (camera) return camera;
+    try {
+      camera = await navigator.mediaDevices.getUserMedia({
+        video: { facingMode: "user", width: { ideal: 720 }, height: { ideal: 1280 }, frameRate: { ideal: 30 } },
+        audio: { echoCancellation: true, noiseSuppression: true },
+      });
+    } catch (err) {
+      toast(`Camera: ${err.message || err.name}`, "error");
+      setText(state, "Camera blocked");
+      return null;
+    }
+    preview.srcObject = camera;
+    preview.play().catch(() => {});
+    setText(state, "Camera on");
+    body.dataset.camera = "on";
+    tid("go-live").disabled = false;
+    tid("camera-start").hidden = true;
+    return camera;
+  }
+
+  tid("camera-start").addEventListener("click", startCamera);
+  tid("go-live").addEventListener("click", async () => {
+    const s = await startCamera();
+    if (s) publisher.start(s);
+  });
+  tid("stop-live").addEventListener("click", () => publisher.stop());
+
+  // Ending the show takes two taps.
+  let armed = 0;
+  tid("end-show").addEventListener("click", async (e) => {
+    const b = e.currentTarget;
+    if (!armed) {
+      setText(b, "Tap again to end the show");
+      armed = setTimeout(() => {
+        armed = 0;
+        setText(b, "End show");
+      }, 4000);
+      return;
+    }
+    clearTimeout(armed);
+    armed = 0;
+    setText(b, "End show");
+    publisher.stop();
+    try {
+      await api.post(streamPath(id, "/end"), {});
+      setStatus("ended");
+    } catch (err) {
+      toast(messageOf(err), "error");
+    }
+  });
+
+  // OBS: copy the URL and the token.
+  const copy = async (value, what) => {
+    try {
+      await navigator.clipboard.writeText(value);
+      toast(`${what} copied`, "ok");
+    } catch {
+      toast(`Select the ${what.toLowerCase()} and copy it`, "error");
+    }
+  };
+  tid("copy-whip-url").addEventListener("click", () => copy(whipURL, "WHIP URL"));
+  tid("copy-whip-token").addEventListener("click", () => copy(api.token, "Token"));
+  tid("reveal-token").addEventListener("click", (e) => {
+    const input = tid("whip-token");
+    const hidden = input.type === "password";
+    input.type = hidden ? "text" : "password";
+    setText(e.currentTarget, hidden ? "Hide" : "Show");
+  });
+
+  body.dataset.ready = "true";
+}
