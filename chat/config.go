@@ -1,0 +1,123 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/livecart/livecart/auth"
+)
+
+// Owners tells the room who owns a stream. StreamOwner returns an error
+// with api code not_found when there is no such stream.
+type Owners interface {
+	StreamOwner(ctx context.Context, id string) (string, error)
+}
+
+// Streams gives the stream as GET /api/streams/{id} answers it, for
+// welcome.stream.
+type Streams interface {
+	StreamView(ctx context.Context, id string) (any, error)
+}
+
+// Pinner pins a product card for the client message pin {sku} (an empty sku
+// unpins). Its errors carry api codes (forbidden, not_found, not_in_lineup…).
+type Pinner interface {
+	Pin(ctx context.Context, p *auth.Principal, stream, sku string) error
+}
+
+// Config is what New needs. Zero limits take the defaults shown.
+type Config struct {
+	// Log receives the room's logs; nil discards them.
+	Log *slog.Logger
+	// Signer verifies ?token= (required).
+	Signer *auth.Signer
+	// Broker carries the rooms across nodes (required). Rooms does not
+	// close it.
+	Broker Broker
+	// Owners is required; Streams may be nil (welcome.stream is {"id"}),
+	// Pinner may be nil (pin answers an error).
+	Owners  Owners
+	Streams Streams
+	Pinner  Pinner
+	// AllowedOrigins are the browser origins allowed ("https://shop.example",
+	// or "*" for any); empty: the request's own host only.
+	AllowedOrigins []string
+	// Metrics registers the room's collectors; nil: not registered.
+	Metrics prometheus.Registerer
+	// Now is the clock for rate limits, mutes, bans and slow mode; nil is
+	// time.Now.
+	Now func() time.Time
+
+	// RatePerSecond and Burst limit each viewer's lines (default 1 and 5).
+	RatePerSecond float64
+	Burst         int
+	// HistorySize is the history window per stream (default 200).
+	HistorySize int
+	// SendQueue bounds the messages waiting for one connection; a viewer
+	// whose queue overflows is dropped with 1013 (default 256).
+	SendQueue int
+	// MaxFrame is the largest client frame in bytes (default 4096).
+	MaxFrame int
+	// MaxText is the longest chat, question or answer in code points
+	// (default 500).
+	MaxText int
+	// Blocklist holds words or phrases (case-insensitive) that hold a line
+	// for review instead of publishing it.
+	Blocklist []string
+
+	// WriteTimeout bounds one websocket write (default 10s); PingInterval
+	// is how often the server pings (default 25s) and PongTimeout how long
+	// it waits for any frame from the client before dropping it (default
+	// 60s).
+	WriteTimeout time.Duration
+	PingInterval time.Duration
+	PongTimeout  time.Duration
+	// ReactionsEvery is how often counted reactions are broadcast (default
+	// 300ms); ViewersEvery how often the viewer count is refreshed and
+	// pushed when changed (default 1s).
+	ReactionsEvery time.Duration
+	ViewersEvery   time.Duration
+}
+
+func (c *Config) defaults() error {
+	if c.Signer == nil {
+		return errors.New("chat: config: Signer is required")
+	}
+	if c.Broker == nil {
+		return errors.New("chat: config: Broker is required")
+	}
+	if c.Owners == nil {
+		return errors.New("chat: config: Owners is required")
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	setDefault(&c.RatePerSecond, 1)
+	setDefault(&c.Burst, 5)
+	setDefault(&c.HistorySize, 200)
+	setDefault(&c.SendQueue, 256)
+	setDefault(&c.MaxFrame, 4096)
+	setDefault(&c.MaxText, 500)
+	setDefault(&c.WriteTimeout, 10*time.Second)
+	setDefault(&c.PingInterval, 25*time.Second)
+	setDefault(&c.PongTimeout, 60*time.Second)
+	setDefault(&c.ReactionsEvery, 300*time.Millisecond)
+	setDefault(&c.ViewersEvery, time.Second)
+	if c.PongTimeout <= c.PingInterval {
+		return errors.New("chat: config: PongTimeout must be longer than PingInterval")
+	}
+	return nil
+}
+
+func setDefault[T int | float64 | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
+}
