@@ -1,0 +1,176 @@
+package cart
+
+import (
+	"context"
+	"time"
+
+	"github.com/livecart/livecart/api"
+	"github.com/livecart/livecart/auth"
+)
+
+// PutProduct creates or replaces p in the catalog (no access check: the
+// HTTP handler checks roles; cmd/ seeds the demo with it). Stock set here
+// is what can be bought now; units held in carts come back on top of it
+// when their holds lapse.
+func (s *Shop) PutProduct(ctx context.Context, p Product) error {
+	_, err := s.putProduct(ctx, p)
+	return err
+}
+
+func (s *Shop) putProduct(ctx context.Context, p Product) (bool, error) {
+	if err := p.Validate(); err != nil {
+		return false, err
+	}
+	created, ch, err := s.store.PutProduct(ctx, p)
+	if err != nil {
+		return false, storeErr(err)
+	}
+	s.stockChanged([]StockChange{ch})
+	return created, nil
+}
+
+// Product returns the product with sku and its live stock.
+func (s *Shop) Product(ctx context.Context, sku string) (Product, error) {
+	if err := ValidSKU(sku); err != nil {
+		return Product{}, err
+	}
+	p, err := s.store.Product(ctx, sku)
+	return p, storeErr(err)
+}
+
+// SetLineup replaces what can be bought in stream (no access check; see
+// PutLineup). Every sku must exist and appear once.
+func (s *Shop) SetLineup(ctx context.Context, stream string, skus []string) error {
+	if err := validStream(stream); err != nil {
+		return err
+	}
+	if len(skus) > MaxLineup {
+		return api.Errorf(api.BadRequest, "a lineup has at most %d products", MaxLineup)
+	}
+	seen := make(map[string]bool, len(skus))
+	for _, sku := range skus {
+		if err := ValidSKU(sku); err != nil {
+			return err
+		}
+		if seen[sku] {
+			return api.Errorf(api.BadRequest, "sku %s appears twice in the lineup", sku)
+		}
+		seen[sku] = true
+	}
+	unpinned, err := s.store.SetLineup(ctx, stream, skus)
+	if err != nil {
+		return storeErr(err)
+	}
+	if unpinned {
+		s.events.ProductCard(stream, nil)
+	}
+	return nil
+}
+
+// PutLineup is SetLineup for p, who must own stream.
+func (s *Shop) PutLineup(ctx context.Context, p *auth.Principal, stream string, skus []string) error {
+	if err := validStream(stream); err != nil {
+		return err
+	}
+	if err := s.check(ctx, p, auth.Own, stream); err != nil {
+		return err
+	}
+	return s.SetLineup(ctx, stream, skus)
+}
+
+// PinRequest is what POST /api/streams/{id}/pin carries.
+type PinRequest struct {
+	SKU        string     `json:"sku"`
+	PriceCents *int64     `json:"price_cents,omitempty"`
+	EndsAt     *time.Time `json:"ends_at,omitempty"`
+}
+
+// Pin pins sku in stream for p (the room's `pin {sku}`); an empty sku
+// unpins. p must moderate stream.
+func (s *Shop) Pin(ctx context.Context, p *auth.Principal, stream, sku string) error {
+	if sku == "" {
+		return s.Unpin(ctx, p, stream)
+	}
+	_, err := s.PinCard(ctx, p, stream, PinRequest{SKU: sku})
+	return err
+}
+
+// PinCard pins req.SKU in stream for p, with an optional live price until
+// req.EndsAt, and returns the card every viewer now sees.
+func (s *Shop) PinCard(ctx context.Context, p *auth.Principal, stream string, req PinRequest) (*Card, error) {
+	if err := validStream(stream); err != nil {
+		return nil, err
+	}
+	if err := ValidSKU(req.SKU); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	if req.PriceCents != nil && (*req.PriceCents < 0 || *req.PriceCents > MaxPriceCents) {
+		return nil, api.Errorf(api.BadRequest, "price_cents must be 0 to %d", MaxPriceCents)
+	}
+	if req.EndsAt != nil && !req.EndsAt.After(now) {
+		return nil, api.New(api.BadRequest, "ends_at must be in the future")
+	}
+	if err := s.check(ctx, p, auth.Moderate, stream); err != nil {
+		return nil, err
+	}
+	pin := &Pin{SKU: req.SKU, PriceCents: req.PriceCents}
+	if req.EndsAt != nil {
+		t := req.EndsAt.UTC().Truncate(time.Millisecond)
+		pin.EndsAt = &t
+	}
+	if err := s.store.SetPin(ctx, stream, pin); err != nil {
+		return nil, storeErr(err)
+	}
+	prod, err := s.store.Product(ctx, req.SKU)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	c := card(prod, pin, now)
+	s.events.ProductCard(stream, c)
+	return c, nil
+}
+
+// Unpin hides stream's card for p, who must moderate stream.
+func (s *Shop) Unpin(ctx context.Context, p *auth.Principal, stream string) error {
+	if err := validStream(stream); err != nil {
+		return err
+	}
+	if err := s.check(ctx, p, auth.Moderate, stream); err != nil {
+		return err
+	}
+	if err := s.store.SetPin(ctx, stream, nil); err != nil {
+		return storeErr(err)
+	}
+	s.events.ProductCard(stream, nil)
+	return nil
+}
+
+// Showcase returns what GET /api/streams/{id} shows of the shop: the pinned
+// card (nil when none) and the lineup's products with live stock.
+func (s *Shop) Showcase(ctx context.Context, stream string) (*Card, []Product, error) {
+	skus, err := s.store.Lineup(ctx, stream)
+	if err != nil {
+		return nil, nil, storeErr(err)
+	}
+	prods, err := s.store.Products(ctx, skus)
+	if err != nil {
+		return nil, nil, storeErr(err)
+	}
+	if prods == nil {
+		prods = []Product{}
+	}
+	pin, err := s.store.Pin(ctx, stream)
+	if err != nil {
+		return nil, nil, storeErr(err)
+	}
+	if pin == nil {
+		return nil, prods, nil
+	}
+	for _, p := range prods {
+		if p.SKU == pin.SKU {
+			return card(p, pin, s.now()), prods, nil
+		}
+	}
+	return nil, prods, nil
+}

@@ -1,0 +1,35 @@
+package cart
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are the shop's Prometheus metrics.
+type metrics struct {
+	orders   *prometheus.CounterVec
+	taps     *prometheus.CounterVec
+	released prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		orders: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "livecart", Subsystem: "cart", Name: "orders_total",
+			Help: "Orders placed and cancelled on this node, by event.",
+		}, []string{"event"}),
+		taps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "livecart", Subsystem: "cart", Name: "buys_total",
+			Help: "One-tap buys answered by this node, by result (placed, replayed, sold_out_local, or an error code).",
+		}, []string{"result"}),
+		released: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "livecart", Subsystem: "cart", Name: "holds_released_total",
+			Help: "Cart holds that lapsed and gave their stock back, released by this node.",
+		}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.orders, m.taps, m.released} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}

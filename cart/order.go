@@ -1,0 +1,143 @@
+package cart
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/livecart/livecart/api"
+	"github.com/livecart/livecart/auth"
+)
+
+// Order statuses.
+const (
+	StatusPlaced    = "placed"
+	StatusCancelled = "cancelled"
+)
+
+// Order is a placed (or cancelled) order, exactly as clients and the
+// livecart:orders stream see it.
+type Order struct {
+	ID         string      `json:"id"`
+	User       string      `json:"user"`
+	Stream     string      `json:"stream"`
+	Items      []OrderItem `json:"items"`
+	TotalCents int64       `json:"total_cents"`
+	Currency   string      `json:"currency"`
+	Status     string      `json:"status"`
+	CreatedAt  time.Time   `json:"created_at"`
+}
+
+// OrderItem is one line of an order, at the price in effect when the order
+// was placed.
+type OrderItem struct {
+	SKU            string `json:"sku"`
+	Name           string `json:"name"`
+	Qty            int    `json:"qty"`
+	UnitPriceCents int64  `json:"unit_price_cents"`
+}
+
+// timeFormat is how created_at is written: RFC 3339 in UTC with
+// milliseconds, the precision the stores keep.
+const timeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// newOrderID returns a fresh UUIDv7: time-ordered, so that order ids sort
+// by creation.
+func newOrderID() (string, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return "", err
+	}
+	return id.String(), nil
+}
+
+// validOrderID checks an order id or cursor from a request.
+func validOrderID(id string) error {
+	u, err := uuid.Parse(id)
+	if err != nil || u.String() != id {
+		return api.New(api.BadRequest, "an order id is a lowercase UUID")
+	}
+	return nil
+}
+
+// Order returns the order with id if p may see it: its buyer, the host of
+// its stream, or an admin.
+func (s *Shop) Order(ctx context.Context, p *auth.Principal, id string) (Order, error) {
+	if err := validOrderID(id); err != nil {
+		return Order{}, err
+	}
+	o, err := s.store.Order(ctx, id)
+	if err != nil {
+		return Order{}, err
+	}
+	if err := s.mayManage(ctx, p, o); err != nil {
+		return Order{}, err
+	}
+	return o, nil
+}
+
+// mayManage checks that p is o's buyer, the host of o's stream, or an admin.
+func (s *Shop) mayManage(ctx context.Context, p *auth.Principal, o Order) error {
+	if p == nil {
+		return auth.ErrUnauthorized
+	}
+	if p.Sub == o.User || p.Role == auth.Admin {
+		return nil
+	}
+	owner, err := s.owners.StreamOwner(ctx, o.Stream)
+	if err != nil && api.CodeOf(err) != api.NotFound {
+		return err
+	}
+	if err := auth.Check(p, auth.Own, o.Stream, owner); err != nil {
+		return api.Errorf(api.Forbidden, "only the buyer, the stream's host or an admin may do this: %w", auth.ErrForbidden)
+	}
+	return nil
+}
+
+// Cancel cancels order id for p (its buyer, the stream's host or an admin)
+// and gives its stock back.
+func (s *Shop) Cancel(ctx context.Context, p *auth.Principal, id string) (Order, error) {
+	if _, err := s.Order(ctx, p, id); err != nil {
+		return Order{}, err
+	}
+	o, changes, err := s.store.Cancel(ctx, id)
+	if err != nil {
+		return Order{}, err
+	}
+	s.metrics.orders.WithLabelValues(StatusCancelled).Inc()
+	s.stockChanged(changes)
+	return o, nil
+}
+
+// Orders lists p's own orders, newest first.
+func (s *Shop) Orders(ctx context.Context, p *auth.Principal, cursor string, limit int) ([]Order, string, error) {
+	if p == nil {
+		return nil, "", auth.ErrUnauthorized
+	}
+	return s.listOrders(ctx, OrderIndex{User: p.Sub}, cursor, limit)
+}
+
+// StreamOrders lists the orders of stream, newest first, for its host, its
+// moderators and admins.
+func (s *Shop) StreamOrders(ctx context.Context, p *auth.Principal, stream, cursor string, limit int) ([]Order, string, error) {
+	if err := validStream(stream); err != nil {
+		return nil, "", err
+	}
+	if err := s.check(ctx, p, auth.Moderate, stream); err != nil {
+		return nil, "", err
+	}
+	return s.listOrders(ctx, OrderIndex{Stream: stream}, cursor, limit)
+}
+
+func (s *Shop) listOrders(ctx context.Context, by OrderIndex, cursor string, limit int) ([]Order, string, error) {
+	if cursor != "" {
+		if err := validOrderID(cursor); err != nil {
+			return nil, "", api.New(api.BadRequest, "cursor is not one this server gave")
+		}
+	}
+	if limit <= 0 || limit > 100 {
+		limit = 50
+	}
+	return s.store.Orders(ctx, by, cursor, limit)
+}
