@@ -20,7 +20,8 @@ type BuyBody struct {
 // the order, which is then returned again and nothing else happens.
 //
 // A product this node knows to be sold out is refused without asking the
-// store.
+// store, unless key placed an order on this node before (a retry must get
+// its order back, not out_of_stock).
 func (s *Shop) Buy(ctx context.Context, p *auth.Principal, stream string, body BuyBody, key, fp string) (o Order, replayed bool, err error) {
 	defer func() { s.countTap(replayed, err) }()
 	if err := validStream(stream); err != nil {
@@ -38,7 +39,7 @@ func (s *Shop) Buy(ctx context.Context, p *auth.Principal, stream string, body B
 	if err := checkIdempotencyKey(key); err != nil {
 		return Order{}, false, err
 	}
-	if s.soldOut.isSoldOut(body.SKU) {
+	if s.soldOut.isSoldOut(body.SKU) && !s.recent.has(p.Sub, key) {
 		return Order{}, false, errSoldOutLocal{&OutOfStockError{SKU: body.SKU}}
 	}
 	done, err := s.inflight.begin(p.Sub, key)
@@ -61,6 +62,7 @@ func (s *Shop) Buy(ctx context.Context, p *auth.Principal, stream string, body B
 		}
 		return Order{}, false, storeErr(err)
 	}
+	s.recent.add(p.Sub, key)
 	if !placed.Replayed {
 		s.placed(placed, p)
 	}

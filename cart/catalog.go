@@ -123,8 +123,11 @@ func (p *Product) Validate() error {
 	}
 	if p.ImageURL != "" {
 		u, err := url.Parse(p.ImageURL)
-		if err != nil || len(p.ImageURL) > MaxURLLen || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return api.Errorf(api.BadRequest, "image_url must be an absolute http(s) URL of at most %d bytes", MaxURLLen)
+		absolute := (u != nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "")
+		// A path on this server ("/assets/…") is allowed too; "//host" is not.
+		local := u != nil && u.Scheme == "" && u.Host == "" && strings.HasPrefix(p.ImageURL, "/") && !strings.HasPrefix(p.ImageURL, "//")
+		if err != nil || len(p.ImageURL) > MaxURLLen || !(absolute || local) {
+			return api.Errorf(api.BadRequest, "image_url must be an absolute http(s) URL or a path on this server, at most %d bytes", MaxURLLen)
 		}
 	}
 	if utf8.RuneCountInString(p.Description) > MaxDescriptionLen || !utf8.ValidString(p.Description) {

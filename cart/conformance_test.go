@@ -77,6 +77,8 @@ func testProducts(t *testing.T, h *harness) {
 		{"unknown field", "x", map[string]any{"name": "n", "price_cents": 1, "currency": "EUR", "stock": 1, "color": "red"}},
 		{"bad sku", "-x", map[string]any{"name": "n", "price_cents": 1, "currency": "EUR", "stock": 1}},
 		{"bad image url", "x", map[string]any{"name": "n", "price_cents": 1, "currency": "EUR", "stock": 1, "image_url": "javascript:alert(1)"}},
+		{"protocol-relative image url", "x", map[string]any{"name": "n", "price_cents": 1, "currency": "EUR", "stock": 1, "image_url": "//evil.example/x.png"}},
+		{"relative image path", "x", map[string]any{"name": "n", "price_cents": 1, "currency": "EUR", "stock": 1, "image_url": "img/x.png"}},
 	}
 	for _, b := range bad {
 		if r := h.do("PUT", "/api/products/"+b.sku, host, b.body); r.status != 400 || r.code() != api.BadRequest {
@@ -264,6 +266,18 @@ func testIdempotency(t *testing.T, h *harness) {
 	}
 	// Checkout needs a key too.
 	h.want(h.do("POST", "/api/cart/checkout", v, nil), 400, api.BadRequest)
+
+	// A retry of a tap that took the last units gets its order back, not
+	// out_of_stock, though the product is now sold out (and known to be).
+	h.mustProduct("last", 100, "EUR", 1)
+	h.mustLineup("live1", "a", "last")
+	won := h.buy(v, "live1", "last", 1, "tap-last")
+	h.want(won, 201, "")
+	h.want(h.buy(h.token(auth.Viewer, "v3"), "live1", "last", 1, "late"), 409, api.OutOfStock)
+	retry := h.buy(v, "live1", "last", 1, "tap-last")
+	if retry.status != 201 || string(retry.body) != string(won.body) {
+		t.Fatalf("retry of the winning tap after sell-out: %d %s, want the first answer %s", retry.status, retry.body, won.body)
+	}
 }
 
 func testConcurrentDuplicates(t *testing.T, h *harness) {

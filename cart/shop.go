@@ -79,6 +79,7 @@ type Shop struct {
 
 	inflight inflight
 	soldOut  soldOut
+	recent   recentKeys
 	running  sync.Mutex
 
 	emitMu  sync.Mutex       // serializes StockChanged events
