@@ -33,6 +33,7 @@ type app struct {
 	rdb    *redis.Client // nil with the embedded stores
 	reg    *prometheus.Registry
 	mux    *http.ServeMux
+	parts  parts
 
 	// closers run at shutdown, concurrently, each bounded by the context.
 	closers []func(ctx context.Context) error

@@ -2,17 +2,181 @@ package main
 
 import (
 	"context"
-	"io"
-	"net"
+	"fmt"
+
+	"github.com/livecart/livecart/cart"
+	"github.com/livecart/livecart/chat"
+	"github.com/livecart/livecart/stream"
+	"github.com/livecart/livecart/web"
 )
 
+// parts are the three capabilities of one node, as wire built them.
+type parts struct {
+	streams *stream.Service
+	rooms   *chat.Rooms
+	shop    *cart.Shop
+}
+
 // wire builds stream, chat and cart on the configured stores and connects
-// them. It is the only place that knows all three.
+// them. It is the only place that knows all three: each declares what it
+// needs as a small interface, and the bridge below hands it the others.
 func (a *app) wire(ctx context.Context) error {
+	var (
+		streamStore stream.Store
+		shopStore   cart.Store
+		broker      chat.Broker
+		err         error
+	)
+	if a.rdb != nil {
+		streamStore = stream.NewRedisStore(a.rdb)
+		broker = chat.NewRedisBroker(a.rdb, chat.RedisOptions{})
+		if shopStore, err = cart.NewRedisStore(a.rdb, cart.RedisOptions{}); err != nil {
+			return fmt.Errorf("cart store: %w", err)
+		}
+	} else {
+		streamStore = stream.NewMemoryStore()
+		broker = chat.NewMemoryBroker()
+		shopStore = cart.NewMemoryStore(nil)
+	}
+
+	b := &bridge{}
+	streams, err := stream.New(stream.Config{
+		Log:        a.log.With("part", "stream"),
+		Signer:     a.signer,
+		Store:      streamStore,
+		Events:     b,
+		Decorator:  b,
+		Metrics:    a.reg,
+		UDPPort:    a.cfg.UDPPort,
+		PublicIP:   a.cfg.PublicIP,
+		ICEServers: a.cfg.ICEServers,
+	})
+	if err != nil {
+		broker.Close()
+		return fmt.Errorf("media relay: %w", err)
+	}
+	shop, err := cart.New(cart.Config{
+		Log:     a.log.With("part", "cart"),
+		Signer:  a.signer,
+		Store:   shopStore,
+		Events:  shopEvents{b},
+		Owners:  streams,
+		Hold:    a.cfg.Hold,
+		Metrics: a.reg,
+	})
+	if err != nil {
+		_ = streams.Shutdown(ctx)
+		broker.Close()
+		return fmt.Errorf("shop: %w", err)
+	}
+	rooms, err := chat.New(chat.Config{
+		Log:            a.log.With("part", "chat"),
+		Signer:         a.signer,
+		Broker:         broker,
+		Owners:         streams,
+		Streams:        roomStreams{streams},
+		Pinner:         shop,
+		AllowedOrigins: a.cfg.AllowedOrigins,
+		Metrics:        a.reg,
+	})
+	if err != nil {
+		_ = streams.Shutdown(ctx)
+		broker.Close()
+		return fmt.Errorf("live room: %w", err)
+	}
+	b.parts = parts{streams: streams, rooms: rooms, shop: shop}
+	a.parts = b.parts
+
+	streams.Routes(a.mux)
+	shop.Routes(a.mux)
+	rooms.Routes(a.mux)
+	web.Routes(a.mux, web.Config{Guests: a.cfg.Guests})
+
+	a.goBackground(ctx, "cart", shop.Run)
+	a.closers = append(a.closers,
+		func(ctx context.Context) error {
+			err := rooms.Shutdown(ctx)
+			broker.Close()
+			return err
+		},
+		streams.Shutdown,
+	)
 	return nil
 }
 
-// seedDemo creates the demo stream and its products and prints the URLs.
-func (a *app) seedDemo(ctx context.Context, addr net.Addr, out io.Writer) error {
+// bridge connects the parts: stream and shop events go to the room, and a
+// stream's view is completed with the shop's showcase and the room's count.
+// Its parts are set once, before the server accepts a request.
+type bridge struct {
+	parts
+}
+
+var (
+	_ stream.Events    = (*bridge)(nil)
+	_ stream.Decorator = (*bridge)(nil)
+)
+
+// StreamStatus tells the room the stream went live, offline or ended.
+func (b *bridge) StreamStatus(id, status string) {
+	if b.rooms != nil {
+		b.rooms.StreamStatus(id, status)
+	}
+}
+
+// Decorate fills a stream's pinned card, lineup and viewer count.
+func (b *bridge) Decorate(ctx context.Context, v *stream.View) error {
+	if b.shop != nil {
+		pinned, lineup, err := b.shop.Showcase(ctx, v.ID)
+		if err != nil {
+			return err
+		}
+		if pinned != nil {
+			v.Pinned = pinned
+		}
+		if lineup == nil {
+			lineup = []cart.Product{}
+		}
+		v.Lineup = lineup
+	}
+	if b.rooms != nil {
+		v.Viewers = b.rooms.Viewers(ctx, v.ID)
+	}
 	return nil
+}
+
+// shopEvents adapts the shop's events to the room.
+type shopEvents struct{ b *bridge }
+
+var _ cart.Events = shopEvents{}
+
+func (e shopEvents) StockChanged(streamID, sku string, stock int) {
+	if e.b.rooms != nil {
+		e.b.rooms.StockChanged(streamID, sku, stock)
+	}
+}
+
+func (e shopEvents) OrderPlaced(streamID, sku string, qty int, buyer string) {
+	if e.b.rooms != nil {
+		e.b.rooms.OrderPlaced(streamID, sku, qty, buyer)
+	}
+}
+
+func (e shopEvents) ProductCard(streamID string, card *cart.Card) {
+	if e.b.rooms == nil {
+		return
+	}
+	if card == nil {
+		e.b.rooms.ProductCard(streamID, nil) // an untyped nil: unpinned
+		return
+	}
+	e.b.rooms.ProductCard(streamID, card)
+}
+
+// roomStreams gives the room a stream as GET /api/streams/{id} answers it.
+type roomStreams struct{ s *stream.Service }
+
+var _ chat.Streams = roomStreams{}
+
+func (r roomStreams) StreamView(ctx context.Context, id string) (any, error) {
+	return r.s.View(ctx, id)
 }

@@ -1,0 +1,535 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v3"
+)
+
+func init() {
+	register("whep", "media relay: one synthetic WHIP publisher (H264 + Opus), N WHEP viewers", runWHEP)
+}
+
+type whepFlags struct {
+	whip, whep, token string
+	viewers           int
+	duration          time.Duration
+	joinWindow        time.Duration
+	bitrate           int
+	keyInterval       time.Duration
+	restartAt         time.Duration
+	pid               int
+}
+
+func runWHEP(ctx context.Context, args []string, stdout io.Writer) error {
+	var f whepFlags
+	fs := flag.NewFlagSet("whep", flag.ContinueOnError)
+	fs.StringVar(&f.whip, "whip", "", "WHIP endpoint URL to publish to (empty: only watch)")
+	fs.StringVar(&f.whep, "whep", "", "WHEP endpoint URL to watch (required)")
+	fs.StringVar(&f.token, "token", "", "bearer token for WHIP (and its DELETE)")
+	fs.IntVar(&f.viewers, "viewers", 10, "number of WHEP viewers")
+	fs.DurationVar(&f.duration, "duration", 30*time.Second, "how long viewers watch after the join window")
+	fs.DurationVar(&f.joinWindow, "join-window", 5*time.Second, "viewers join spread evenly over this window (0: all at once, a join storm)")
+	fs.IntVar(&f.bitrate, "bitrate", 2_500_000, "publisher video bitrate, bit/s")
+	fs.DurationVar(&f.keyInterval, "keyint", 2*time.Second, "publisher keyframe interval")
+	fs.DurationVar(&f.restartAt, "restart-at", 0, "restart the publisher (WHIP DELETE, new WHIP) this long after viewers joined; 0: never")
+	fs.IntVar(&f.pid, "pid", 0, "server process id, to read its CPU and RSS from /proc")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if f.whep == "" || f.viewers < 1 {
+		return errors.New("--whep and --viewers >= 1 are required")
+	}
+	api, err := whepAPI(false)
+	if err != nil {
+		return err
+	}
+	pubAPI, err := whepAPI(true)
+	if err != nil {
+		return err
+	}
+	var pub *whepPublisher
+	if f.whip != "" {
+		if pub, err = whepPublish(ctx, pubAPI, f); err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+		defer func() { pub.stop(context.Background()) }()
+		time.Sleep(time.Second) // let the stream settle before the crowd arrives
+	}
+	rssBefore := whepRSS(f.pid)
+	cpuStart, wallStart := whepCPU(f.pid), time.Now()
+
+	viewers := make([]*whepViewer, f.viewers)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for i := range viewers {
+		delay := time.Duration(0)
+		if f.viewers > 1 {
+			delay = f.joinWindow * time.Duration(i) / time.Duration(f.viewers-1)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case <-time.After(delay):
+			case <-ctx.Done():
+				return
+			}
+			v, err := whepWatch(ctx, api, f.whep)
+			if err != nil {
+				failed.Add(1)
+				fmt.Fprintf(os.Stderr, "viewer %d: %v\n", i, err)
+				return
+			}
+			viewers[i] = v
+		}()
+	}
+	wg.Wait()
+	fmt.Fprintf(stdout, "joined: %d of %d viewers in %s\n", f.viewers-int(failed.Load()), f.viewers, time.Since(wallStart).Round(time.Millisecond))
+
+	var restartAt time.Time
+	if pub != nil && f.restartAt > 0 && f.restartAt < f.duration {
+		select {
+		case <-time.After(f.restartAt):
+		case <-ctx.Done():
+		}
+		restartAt = time.Now()
+		pub.stop(ctx)
+		if pub, err = whepPublish(ctx, pubAPI, f); err != nil {
+			return fmt.Errorf("republish: %w", err)
+		}
+		fmt.Fprintf(stdout, "publisher restarted after %s\n", time.Since(restartAt).Round(time.Millisecond))
+	}
+	select {
+	case <-time.After(f.duration - time.Since(wallStart) + f.joinWindow):
+	case <-ctx.Done():
+	}
+	cpuEnd, wall := whepCPU(f.pid), time.Since(wallStart)
+	rssAfter := whepRSS(f.pid)
+	whepReport(stdout, f, viewers, restartAt)
+	if f.pid > 0 {
+		fmt.Fprintf(stdout, "server CPU: %.1f%% of one core\n", 100*(cpuEnd-cpuStart)/wall.Seconds())
+		fmt.Fprintf(stdout, "server RSS: %.1f MiB before viewers, %.1f MiB with them, %.1f KiB per viewer\n",
+			float64(rssBefore)/(1<<20), float64(rssAfter)/(1<<20), float64(rssAfter-rssBefore)/1024/float64(f.viewers))
+	}
+	for _, v := range viewers {
+		if v != nil {
+			v.close()
+		}
+	}
+	return nil
+}
+
+// whepAPI builds the client API: a browser-like set of codecs for viewers;
+// for the publisher (publisher true) only what it sends, H264 and Opus, as
+// OBS offers, so that any server answers with those.
+func whepAPI(publisher bool) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if !publisher {
+		if err := m.RegisterDefaultCodecs(); err != nil {
+			return nil, err
+		}
+	} else {
+		for _, c := range []webrtc.RTPCodecParameters{
+			{PayloadType: 96, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+				SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}},
+			{PayloadType: 111, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
+				SDPFmtpLine: "minptime=10;useinbandfec=1"}},
+		} {
+			typ := webrtc.RTPCodecTypeVideo
+			if c.MimeType == webrtc.MimeTypeOpus {
+				typ = webrtc.RTPCodecTypeAudio
+			}
+			if err := m.RegisterCodec(c, typ); err != nil {
+				return nil, err
+			}
+		}
+	}
+	reg := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
+		return nil, err
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg)), nil
+}
+
+// exchange POSTs a complete offer and applies the answer; it returns the
+// resource URL.
+func whepExchange(ctx context.Context, pc *webrtc.PeerConnection, endpoint, token string) (string, error) {
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		return "", err
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		return "", err
+	}
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	req, _ := http.NewRequestWithContext(ctx, "POST", endpoint, strings.NewReader(pc.LocalDescription().SDP))
+	req.Header.Set("Content-Type", "application/sdp")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if res.StatusCode != http.StatusCreated {
+		return "", fmt.Errorf("%s: %s %s", endpoint, res.Status, bytes.TrimSpace(body))
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
+		return "", err
+	}
+	base, _ := url.Parse(endpoint)
+	loc, err := base.Parse(res.Header.Get("Location"))
+	if err != nil {
+		return "", err
+	}
+	return loc.String(), nil
+}
+
+func whepDelete(ctx context.Context, resource, token string) {
+	if resource == "" {
+		return
+	}
+	req, _ := http.NewRequestWithContext(ctx, "DELETE", resource, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if res, err := http.DefaultClient.Do(req); err == nil {
+		res.Body.Close()
+	}
+}
+
+// whepPublisher sends synthetic H264 (constrained baseline, 30 fps,
+// keyframe every keyint and on PLI) and Opus (50 packets/s).
+type whepPublisher struct {
+	pc       *webrtc.PeerConnection
+	resource string
+	token    string
+	wantKey  atomic.Bool
+	done     chan struct{}
+	wg       sync.WaitGroup
+	once     sync.Once
+}
+
+func whepPublish(ctx context.Context, api *webrtc.API, f whepFlags) (*whepPublisher, error) {
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, err
+	}
+	video, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, "video", "livecart-load")
+	audio, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "livecart-load")
+	p := &whepPublisher{pc: pc, token: f.token, done: make(chan struct{})}
+	for _, tr := range []*webrtc.TrackLocalStaticRTP{video, audio} {
+		t, err := pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			pc.Close()
+			return nil, err
+		}
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			for {
+				pkts, _, err := t.Sender().ReadRTCP()
+				if err != nil {
+					return
+				}
+				for _, pk := range pkts {
+					switch pk.(type) {
+					case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+						p.wantKey.Store(true)
+					}
+				}
+			}
+		}()
+	}
+	if p.resource, err = whepExchange(ctx, pc, f.whip, f.token); err != nil {
+		pc.Close()
+		p.wg.Wait()
+		return nil, err
+	}
+	p.wg.Add(1)
+	go p.send(video, audio, f.bitrate, f.keyInterval)
+	return p, nil
+}
+
+func (p *whepPublisher) stop(ctx context.Context) {
+	p.once.Do(func() {
+		whepDelete(ctx, p.resource, p.token)
+		close(p.done)
+		p.pc.Close()
+		p.wg.Wait()
+	})
+}
+
+func (p *whepPublisher) send(video, audio *webrtc.TrackLocalStaticRTP, bitrate int, keyint time.Duration) {
+	defer p.wg.Done()
+	const fps = 30
+	frameBytes := bitrate / 8 / fps
+	payload := make([]byte, 1200)
+	vseq, aseq := uint16(rand.Uint32()), uint16(rand.Uint32())
+	vts, ats := rand.Uint32(), rand.Uint32()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	start := time.Now()
+	lastKey := time.Time{}
+	frames, audios := 0, 0
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-tick.C:
+		}
+		el := time.Since(start)
+		for ; audios < int(el/(20*time.Millisecond)); audios++ {
+			_ = audio.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: aseq, Timestamp: ats, Marker: true}, Payload: payload[:100]})
+			aseq++
+			ats += 960
+		}
+		for ; frames < int(el*fps/time.Second); frames++ {
+			key := time.Since(lastKey) >= keyint || p.wantKey.Swap(false)
+			size := frameBytes
+			var nal byte = 0x41 // non-IDR slice, nal_ref_idc 2
+			if key {
+				lastKey = time.Now()
+				size *= 3
+				nal = 0x65 // IDR
+				stap := []byte{0x78, 0, 4, 0x67, 0x42, 0xe0, 0x1f, 0, 3, 0x68, 0xce, 0x3c}
+				_ = video.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: vseq, Timestamp: vts}, Payload: stap})
+				vseq++
+			}
+			for off := 0; off < size; off += 1100 {
+				n := min(1100, size-off)
+				fu := payload[:n+2]
+				fu[0] = nal&0xe0 | 28
+				fu[1] = nal & 0x1f
+				if off == 0 {
+					fu[1] |= 0x80
+				}
+				last := off+n >= size
+				if last {
+					fu[1] |= 0x40
+				}
+				_ = video.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: vseq, Timestamp: vts, Marker: last}, Payload: fu})
+				vseq++
+			}
+			vts += 90000 / fps
+		}
+	}
+}
+
+// whepViewer plays the stream and keeps per-viewer statistics.
+type whepViewer struct {
+	pc       *webrtc.PeerConnection
+	resource string
+	joined   time.Time
+	wg       sync.WaitGroup
+
+	mu        sync.Mutex
+	firstKey  time.Duration // from the WHEP POST to the first keyframe packet
+	received  int
+	minSeq    uint64
+	maxSeq    uint64
+	extSeq    uint64
+	lastVideo time.Time
+	maxGap    time.Duration
+	gapAt     time.Time
+}
+
+func whepWatch(ctx context.Context, api *webrtc.API, endpoint string) (*whepViewer, error) {
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, err
+	}
+	v := &whepViewer{pc: pc, joined: time.Now()}
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			pc.Close()
+			return nil, err
+		}
+	}
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		v.wg.Add(1)
+		defer v.wg.Done()
+		video := tr.Kind() == webrtc.RTPCodecTypeVideo
+		mime := strings.ToLower(tr.Codec().MimeType)
+		buf := make([]byte, 1500)
+		var pk rtp.Packet
+		for {
+			n, _, err := tr.Read(buf)
+			if err != nil {
+				return
+			}
+			if !video || pk.Unmarshal(buf[:n]) != nil {
+				continue
+			}
+			v.observe(&pk, mime)
+		}
+	})
+	if v.resource, err = whepExchange(ctx, pc, endpoint, ""); err != nil {
+		pc.Close()
+		return nil, err
+	}
+	return v, nil
+}
+
+func (v *whepViewer) observe(pk *rtp.Packet, mime string) {
+	now := time.Now()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.received == 0 {
+		v.extSeq = 1<<32 + uint64(pk.SequenceNumber)
+		v.minSeq, v.maxSeq = v.extSeq, v.extSeq
+	} else {
+		v.extSeq += uint64(int64(int16(pk.SequenceNumber - uint16(v.extSeq))))
+		v.minSeq, v.maxSeq = min(v.minSeq, v.extSeq), max(v.maxSeq, v.extSeq)
+		if gap := now.Sub(v.lastVideo); gap > v.maxGap {
+			v.maxGap, v.gapAt = gap, now
+		}
+	}
+	v.received++
+	v.lastVideo = now
+	if v.firstKey == 0 && whepKeyframe(mime, pk.Payload) {
+		v.firstKey = now.Sub(v.joined)
+	}
+}
+
+// keyframe recognises the start of a keyframe in H264, VP8, VP9 or AV1.
+func whepKeyframe(mime string, p []byte) bool {
+	if len(p) < 2 {
+		return false
+	}
+	switch mime {
+	case "video/h264":
+		switch p[0] & 0x1f {
+		case 5, 7:
+			return true
+		case 24:
+			return p[3]&0x1f == 7 || p[3]&0x1f == 5
+		case 28:
+			return p[1]&0x80 != 0 && p[1]&0x1f == 5
+		}
+	case "video/vp8":
+		return p[0]&0x10 != 0 && p[0]&0x07 == 0 && p[0]&0x80 == 0 && p[1]&0x01 == 0
+	case "video/vp9":
+		return p[0]&0x40 == 0 && p[0]&0x08 != 0
+	case "video/av1":
+		return p[0]&0x08 != 0
+	}
+	return false
+}
+
+func (v *whepViewer) close() {
+	whepDelete(context.Background(), v.resource, "")
+	v.pc.Close()
+	v.wg.Wait()
+}
+
+func whepReport(w io.Writer, f whepFlags, viewers []*whepViewer, restartAt time.Time) {
+	var keys, gaps []time.Duration
+	var lossSum float64
+	n, noKey := 0, 0
+	for _, v := range viewers {
+		if v == nil {
+			continue
+		}
+		v.mu.Lock()
+		n++
+		if v.firstKey == 0 {
+			noKey++
+		} else {
+			keys = append(keys, v.firstKey)
+		}
+		if v.received > 0 {
+			expected := float64(v.maxSeq - v.minSeq + 1)
+			lossSum += max(0, expected-float64(v.received)) / expected
+		}
+		if !restartAt.IsZero() && v.gapAt.After(restartAt) {
+			gaps = append(gaps, v.maxGap)
+		}
+		v.mu.Unlock()
+	}
+	if n == 0 {
+		fmt.Fprintln(w, "no viewer joined")
+		return
+	}
+	fmt.Fprintf(w, "viewers: %d (bitrate %d bit/s, keyframe every %s, join window %s)\n", n, f.bitrate, f.keyInterval, f.joinWindow)
+	fmt.Fprintf(w, "video packet loss per viewer: %.3f%% (mean)\n", 100*lossSum/float64(n))
+	fmt.Fprintf(w, "time to first keyframe: p50 %s, p99 %s, never %d\n", whepPct(keys, 50), whepPct(keys, 99), noKey)
+	if !restartAt.IsZero() {
+		fmt.Fprintf(w, "publisher restart: longest video gap p50 %s, max %s\n", whepPct(gaps, 50), whepPct(gaps, 100))
+	}
+}
+
+func whepPct(ds []time.Duration, p int) string {
+	if len(ds) == 0 {
+		return "-"
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	i := (len(ds)*p + 99) / 100
+	i = min(max(i-1, 0), len(ds)-1)
+	return ds[i].Round(time.Millisecond).String()
+}
+
+// procCPU is a process's user+system CPU time in seconds, 0 without pid.
+func whepCPU(pid int) float64 {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses.
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(fields[11], 64)
+	st, _ := strconv.ParseFloat(fields[12], 64)
+	return (ut + st) / 100 // USER_HZ is 100 on Linux
+}
+
+// procRSS is a process's resident set in bytes, 0 without pid.
+func whepRSS(pid int) int64 {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}

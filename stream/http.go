@@ -1,0 +1,363 @@
+package stream
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/livecart/livecart/api"
+	"github.com/livecart/livecart/auth"
+)
+
+// MaxSDP bounds a WHIP or WHEP offer.
+const MaxSDP = 64 << 10
+
+// MaxTitle bounds a stream title, in bytes.
+const MaxTitle = 200
+
+// Routes registers the stream and media endpoints on mux.
+func (s *Service) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /api/streams", s.handleCreate)
+	mux.HandleFunc("GET /api/streams", s.handleList)
+	mux.HandleFunc("GET /api/streams/{id}", s.handleGet)
+	mux.HandleFunc("POST /api/streams/{id}/end", s.handleEnd)
+
+	mux.HandleFunc("POST /api/streams/{id}/whip", s.handleWHIP)
+	mux.HandleFunc("OPTIONS /api/streams/{id}/whip", s.handleOptions)
+	mux.HandleFunc("DELETE /api/streams/{id}/whip/{session}", s.handleWHIPDelete)
+	mux.HandleFunc("PATCH /api/streams/{id}/whip/{session}", s.handleNoTrickle)
+	mux.HandleFunc("OPTIONS /api/streams/{id}/whip/{session}", s.handleResourceOptions)
+
+	mux.HandleFunc("POST /api/streams/{id}/whep", s.handleWHEP)
+	mux.HandleFunc("OPTIONS /api/streams/{id}/whep", s.handleOptions)
+	mux.HandleFunc("DELETE /api/streams/{id}/whep/{session}", s.handleWHEPDelete)
+	mux.HandleFunc("PATCH /api/streams/{id}/whep/{session}", s.handleNoTrickle)
+	mux.HandleFunc("OPTIONS /api/streams/{id}/whep/{session}", s.handleResourceOptions)
+}
+
+func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
+	api.WriteError(w, r, s.log, err)
+}
+
+type createRequest struct {
+	ID    string `json:"id"`
+	Title string `json:"title"`
+}
+
+// handleCreate is POST /api/streams.
+func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) {
+	p, err := s.cfg.Signer.Require(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !p.HasRole(auth.Host, auth.Admin) {
+		s.fail(w, r, api.New(api.Forbidden, "only a host or an admin may create a stream"))
+		return
+	}
+	var req createRequest
+	if err := api.DecodeJSON(w, r, 0, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	req.Title = strings.TrimSpace(req.Title)
+	switch {
+	case req.Title == "":
+		s.fail(w, r, api.New(api.BadRequest, "title is required"))
+		return
+	case len(req.Title) > MaxTitle:
+		s.fail(w, r, api.Errorf(api.BadRequest, "title is longer than %d bytes", MaxTitle))
+		return
+	}
+	v, err := s.Create(r.Context(), req.ID, req.Title, p.Sub)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/streams/"+v.ID)
+	api.WriteJSON(w, http.StatusCreated, v)
+}
+
+// handleGet is GET /api/streams/{id}.
+func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
+	v, err := s.View(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, v)
+}
+
+// handleEnd is POST /api/streams/{id}/end.
+func (s *Service) handleEnd(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	p, err := s.cfg.Signer.Require(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	owner, err := s.StreamOwner(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := auth.Check(p, auth.Own, id, owner); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v, err := s.End(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, v)
+}
+
+// Page sizes of GET /api/streams.
+const (
+	defaultLimit = 50
+	maxLimit     = 100
+)
+
+// handleList is GET /api/streams: live first, then offline, then ended;
+// newest first within each; ?limit= (1-100, default 50) and ?cursor=.
+func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := defaultLimit
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > maxLimit {
+			s.fail(w, r, api.Errorf(api.BadRequest, "limit must be an integer from 1 to %d", maxLimit))
+			return
+		}
+		limit = n
+	}
+	var after *listKey
+	if c := q.Get("cursor"); c != "" {
+		k, err := parseCursor(c)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		after = &k
+	}
+	all, err := s.store.List(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	page, next := paginate(all, after, limit)
+	views := make([]View, 0, len(page))
+	for _, st := range page {
+		v, err := s.view(r.Context(), st)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		views = append(views, v)
+	}
+	api.WriteJSON(w, http.StatusOK, api.NewPage(views, next))
+}
+
+// listKey orders the stream list.
+type listKey struct {
+	rank    int
+	created int64 // Unix ms
+	id      string
+}
+
+func keyOf(st Stream) listKey {
+	rank := 1
+	switch st.Status {
+	case Live:
+		rank = 0
+	case Ended:
+		rank = 2
+	}
+	return listKey{rank: rank, created: st.CreatedAt.UnixMilli(), id: st.ID}
+}
+
+func (a listKey) less(b listKey) bool {
+	if a.rank != b.rank {
+		return a.rank < b.rank
+	}
+	if a.created != b.created {
+		return a.created > b.created
+	}
+	return a.id < b.id
+}
+
+// paginate sorts all and returns the page after the cursor key, with the
+// cursor of the next page ("" on the last).
+func paginate(all []Stream, after *listKey, limit int) ([]Stream, string) {
+	sort.Slice(all, func(i, j int) bool { return keyOf(all[i]).less(keyOf(all[j])) })
+	start := 0
+	if after != nil {
+		start = sort.Search(len(all), func(i int) bool { return after.less(keyOf(all[i])) })
+	}
+	end := min(start+limit, len(all))
+	page := all[start:end]
+	if end == len(all) || len(page) == 0 {
+		return page, ""
+	}
+	k := keyOf(page[len(page)-1])
+	raw := fmt.Sprintf("%d|%d|%s", k.rank, k.created, k.id)
+	return page, base64.RawURLEncoding.EncodeToString([]byte(raw))
+}
+
+var errCursor = api.New(api.BadRequest, "invalid cursor")
+
+func parseCursor(c string) (listKey, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return listKey{}, errCursor
+	}
+	parts := strings.SplitN(string(raw), "|", 3)
+	if len(parts) != 3 {
+		return listKey{}, errCursor
+	}
+	rank, err1 := strconv.Atoi(parts[0])
+	created, err2 := strconv.ParseInt(parts[1], 10, 64)
+	if err1 != nil || err2 != nil {
+		return listKey{}, errCursor
+	}
+	return listKey{rank: rank, created: created, id: parts[2]}, nil
+}
+
+// readSDP reads an application/sdp body of at most MaxSDP bytes.
+func readSDP(w http.ResponseWriter, r *http.Request) (string, error) {
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/sdp" {
+		return "", api.Errorf(api.BadRequest, "Content-Type must be application/sdp, not %q", ct)
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxSDP))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return "", api.Errorf(api.TooLarge, "the SDP offer is larger than %d bytes", MaxSDP)
+		}
+		return "", api.Errorf(api.BadRequest, "reading the SDP offer: %v", err)
+	}
+	if len(strings.TrimSpace(string(b))) == 0 {
+		return "", api.New(api.BadRequest, "the body is empty; an SDP offer is expected")
+	}
+	return string(b), nil
+}
+
+// writeSDP answers 201 with the SDP answer, its resource and the ICE
+// servers.
+func (s *Service) writeSDP(w http.ResponseWriter, location, answer string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/sdp")
+	h.Set("Location", location)
+	h.Set("Cache-Control", "no-store")
+	for _, l := range s.links {
+		h.Add("Link", l)
+	}
+	w.WriteHeader(http.StatusCreated)
+	_, _ = io.WriteString(w, answer)
+}
+
+// handleOptions answers OPTIONS on a WHIP or WHEP endpoint, with the ICE
+// servers as WHIP allows.
+func (s *Service) handleOptions(w http.ResponseWriter, _ *http.Request) {
+	h := w.Header()
+	h.Set("Accept-Post", "application/sdp")
+	h.Set("Allow", "OPTIONS, POST")
+	for _, l := range s.links {
+		h.Add("Link", l)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Service) handleResourceOptions(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Allow", "OPTIONS, DELETE")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleNoTrickle answers PATCH: trickle ICE and ICE restarts are not
+// supported; offers must carry their candidates.
+func (s *Service) handleNoTrickle(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Allow", "OPTIONS, DELETE")
+	s.fail(w, r, api.New(api.MethodNotAllowed, "trickle ICE (PATCH) is not supported: send an offer with its candidates"))
+}
+
+// handleWHIPDelete is DELETE on a WHIP resource: the host stops
+// publishing. Viewers wait ReconnectGrace for a new publisher.
+func (s *Service) handleWHIPDelete(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	p, err := s.cfg.Signer.Require(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	owner, err := s.StreamOwner(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := auth.Check(p, auth.Own, id, owner); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var pub *publisher
+	if rm := s.room(id); rm != nil {
+		rm.mu.Lock()
+		if rm.pub != nil && rm.pub.id == r.PathValue("session") {
+			pub = rm.pub
+		}
+		rm.mu.Unlock()
+	}
+	if pub == nil {
+		s.fail(w, r, api.New(api.NotFound, "no such WHIP session"))
+		return
+	}
+	pub.gone()
+	w.WriteHeader(http.StatusOK)
+}
+
+// linkHeaders renders ICE server URLs as RFC 9725 Link headers. A TURN URL
+// may carry credentials: turn:user:pass@host:port?transport=udp.
+func linkHeaders(servers []string) ([]string, error) {
+	out := make([]string, 0, len(servers))
+	for _, raw := range servers {
+		raw = strings.TrimSpace(raw)
+		if raw == "" {
+			continue
+		}
+		scheme, rest, ok := strings.Cut(raw, ":")
+		scheme = strings.ToLower(scheme)
+		if !ok || (scheme != "stun" && scheme != "stuns" && scheme != "turn" && scheme != "turns") || rest == "" {
+			return nil, fmt.Errorf("stream: ICE server %q: want stun:, stuns:, turn: or turns:", raw)
+		}
+		user, pass := "", ""
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			cred := rest[:at]
+			rest = rest[at+1:]
+			u, p, ok := strings.Cut(cred, ":")
+			if !ok || u == "" {
+				return nil, fmt.Errorf("stream: ICE server %q: credentials must be user:pass@", raw)
+			}
+			user, _ = url.PathUnescape(u)
+			pass, _ = url.PathUnescape(p)
+		}
+		l := "<" + scheme + ":" + rest + `>; rel="ice-server"`
+		if user != "" {
+			l += `; username="` + quote(user) + `"; credential="` + quote(pass) + `"; credential-type="password"`
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+func quote(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s)
+}

@@ -1,0 +1,67 @@
+package stream
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the relay's Prometheus series. They exist (unregistered)
+// even when no Registerer is configured, so the code never checks for nil.
+type metrics struct {
+	publishers       prometheus.Gauge
+	viewers          prometheus.Gauge
+	forwarded        prometheus.Counter
+	bytes            prometheus.Counter
+	retransmits      prometheus.Counter
+	lostIngest       prometheus.Counter
+	lostViewer       prometheus.Counter
+	keyframeRequests *prometheus.CounterVec
+	keyframesServed  prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	lost := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "livecart_stream_packets_lost_total",
+		Help: "RTP packets lost: where=ingest, missing from a publisher; where=viewer, not delivered to a viewer that fell behind or whose slot was overwritten.",
+	}, []string{"where"})
+	m := &metrics{
+		publishers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "livecart_stream_publishers", Help: "WHIP publishers connected to this node.",
+		}),
+		viewers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "livecart_stream_viewers", Help: "WHEP viewers on this node.",
+		}),
+		forwarded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livecart_stream_packets_forwarded_total", Help: "RTP packets sent to viewers, retransmissions included.",
+		}),
+		bytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livecart_stream_bytes_forwarded_total", Help: "RTP payload bytes sent to viewers.",
+		}),
+		retransmits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livecart_stream_retransmits_total", Help: "Packets resent to viewers from the shared cache in answer to a NACK.",
+		}),
+		lostIngest: lost.WithLabelValues("ingest"),
+		lostViewer: lost.WithLabelValues("viewer"),
+		keyframeRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "livecart_stream_keyframe_requests_total",
+			Help: "Keyframe requests (PLI) sent to publishers, by reason: publish, join, viewer, lag, wait.",
+		}, []string{"reason"}),
+		keyframesServed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livecart_stream_keyframes_served_total", Help: "Joining viewers started on a cached keyframe instead of a new request.",
+		}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.publishers, m.viewers, m.forwarded, m.bytes, m.retransmits, lost, m.keyframeRequests, m.keyframesServed} {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if errors.As(err, &are) {
+				return nil, errors.New("stream: metrics already registered on this Registerer")
+			}
+			return nil, err
+		}
+	}
+	return m, nil
+}

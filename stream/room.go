@@ -1,0 +1,226 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/webrtc/v3"
+)
+
+// room is the live state of one stream on this node: its publisher (at
+// most one), its relay tracks and its viewers. It exists from the first
+// WHIP 201 until the stream ends or its reconnect grace expires.
+//
+// Lock order: Service.mu, then room.mu. Neither is held across a network
+// write or a store call.
+type room struct {
+	s  *Service
+	id string
+
+	mu          sync.Mutex
+	pub         *publisher
+	tracks      map[webrtc.RTPCodecType]*relayTrack
+	viewers     map[string]*viewer
+	grace       *time.Timer
+	graceGen    uint64
+	closed      bool
+	nextSession uint64
+}
+
+func (r *room) viewerCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.viewers)
+}
+
+// sameCodec reports whether a publisher's new codec can continue a track
+// that viewers have already negotiated.
+func sameCodec(a, b webrtc.RTPCodecParameters) bool {
+	if !strings.EqualFold(a.MimeType, b.MimeType) || a.ClockRate != b.ClockRate {
+		return false
+	}
+	return codecKindOf(a.MimeType) != codecH264 || h264Mode(a.SDPFmtpLine) == h264Mode(b.SDPFmtpLine)
+}
+
+// attach makes pub the stream's publisher, replacing the same host's
+// earlier session. It returns the session replaced and the viewers that
+// must go because the new session's codec cannot continue their track.
+func (s *Service) attach(id string, pub *publisher, chosen map[webrtc.RTPCodecType]webrtc.RTPCodecParameters) (old *publisher, drop []*viewer, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return nil, nil, errShutdown
+	}
+	r := s.rooms[id]
+	if r == nil {
+		r = &room{s: s, id: id, tracks: map[webrtc.RTPCodecType]*relayTrack{}, viewers: map[string]*viewer{}}
+		s.rooms[id] = r
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.pub != nil && r.pub.sub != pub.sub {
+		return nil, nil, ErrBusy
+	}
+	old = r.pub
+	r.pub = pub
+	r.graceGen++
+	if r.grace != nil {
+		r.grace.Stop()
+		r.grace = nil
+	}
+	r.nextSession++
+	pub.room, pub.session = r, r.nextSession
+	pub.tracks = map[webrtc.RTPCodecType]*relayTrack{}
+	for kind, c := range chosen {
+		t := r.tracks[kind]
+		if t != nil && !sameCodec(t.codec, c) {
+			// Viewers cannot switch codec without renegotiating: let them
+			// go (their players reconnect) and start a fresh track.
+			for vid, v := range r.viewers {
+				if v.uses(t) {
+					drop = append(drop, v)
+					delete(r.viewers, vid)
+				}
+			}
+			t = nil
+		}
+		if t == nil {
+			t = newRelayTrack(c, s.m, s.now, s.cfg.KeyframeInterval)
+			r.tracks[kind] = t
+		}
+		t.setSession(pub.session)
+		pub.tracks[kind] = t
+	}
+	s.m.publishers.Inc()
+	return old, drop, nil
+}
+
+// publisherGone is called when pub's connection failed or closed or it
+// sent DELETE: if it is still the stream's publisher, the reconnect grace
+// starts; viewers stay connected and wait.
+func (r *room) publisherGone(pub *publisher) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.pub != pub || r.closed {
+		return
+	}
+	r.pub = nil
+	r.graceGen++
+	gen := r.graceGen
+	r.grace = time.AfterFunc(r.s.cfg.ReconnectGrace, func() { r.s.expire(r, gen) })
+}
+
+// expire runs when a grace period ends: without a new publisher the room
+// closes, its viewers are released and the stream is offline.
+func (s *Service) expire(r *room, gen uint64) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return
+	}
+	s.timers.Add(1)
+	defer s.timers.Done()
+	r.mu.Lock()
+	if r.closed || r.pub != nil || r.graceGen != gen {
+		r.mu.Unlock()
+		s.mu.Unlock()
+		return
+	}
+	r.closed = true
+	viewers := r.takeViewersLocked()
+	if s.rooms[r.id] == r {
+		delete(s.rooms, r.id)
+	}
+	r.mu.Unlock()
+	s.mu.Unlock()
+
+	for _, v := range viewers {
+		v.close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := s.store.SetStatus(ctx, r.id, Offline); err != nil {
+		if !errors.Is(err, ErrEnded) && !errors.Is(err, ErrNotFound) {
+			s.log.Warn("stream: could not mark stream offline", "stream", r.id, "err", err)
+		}
+		return
+	}
+	// A publisher may have come back while the store was written: it set
+	// live before or after us; make sure live wins.
+	s.mu.Lock()
+	back := s.rooms[r.id] != nil
+	s.mu.Unlock()
+	if back {
+		_, _ = s.store.SetStatus(ctx, r.id, Live)
+		return
+	}
+	s.emit(r.id, Offline)
+}
+
+func (r *room) takeViewersLocked() []*viewer {
+	out := make([]*viewer, 0, len(r.viewers))
+	for _, v := range r.viewers {
+		out = append(out, v)
+	}
+	r.viewers = map[string]*viewer{}
+	return out
+}
+
+// closeAll closes the room with its publisher and viewers and waits for
+// their goroutines.
+func (r *room) closeAll() {
+	r.mu.Lock()
+	r.closed = true
+	if r.grace != nil {
+		r.grace.Stop()
+		r.grace = nil
+	}
+	pub := r.pub
+	r.pub = nil
+	viewers := r.takeViewersLocked()
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, v := range viewers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v.close()
+		}()
+	}
+	if pub != nil {
+		pub.close()
+	}
+	wg.Wait()
+}
+
+// addViewer registers v; false when the room closed meanwhile.
+func (r *room) addViewer(v *viewer) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	r.viewers[v.id] = v
+	return true
+}
+
+// removeViewer forgets v and reports whether it was there.
+func (r *room) removeViewer(v *viewer) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.viewers[v.id] != v {
+		return false
+	}
+	delete(r.viewers, v.id)
+	return true
+}
+
+// room returns the live room of stream id on this node, or nil.
+func (s *Service) room(id string) *room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rooms[id]
+}

@@ -1,0 +1,322 @@
+// Package stream is livecart's media path: the stream registry, WHIP
+// ingest (RFC 9725) from the host and WHEP playback for viewers, with a
+// selective forwarding relay in between built on pion/webrtc. Packets of
+// the one publisher are forwarded to every viewer as they are, never
+// transcoded; only SSRC, payload type, sequence numbers and timestamps are
+// rewritten, so that viewers see one continuous track across publisher
+// reconnects.
+//
+// stream imports neither chat nor cart: what it tells the rest of the
+// system goes through the Events and Decorator interfaces it declares.
+package stream
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/pion/webrtc/v3"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/livecart/livecart/api"
+	"github.com/livecart/livecart/auth"
+)
+
+// Events receives stream lifecycle changes. StreamStatus is called, never
+// under a lock of this package, when a stream goes live, goes offline (its
+// reconnect grace expired) or ends. It should not block for long: it runs
+// on the goroutine of the request or timer that made the change.
+type Events interface {
+	StreamStatus(stream, status string)
+}
+
+// Decorator completes a View with what other packages know: the pinned
+// product card, the lineup and the room's viewer count across nodes. It is
+// called for every View the service answers.
+type Decorator interface {
+	Decorate(ctx context.Context, v *View) error
+}
+
+// View is a stream as GET /api/streams/{id} answers it.
+type View struct {
+	ID     string `json:"id"`
+	Title  string `json:"title"`
+	Host   string `json:"host"`
+	Status string `json:"status"`
+	// Viewers is this node's WHEP viewer count unless a Decorator sets it.
+	Viewers int `json:"viewers"`
+	// Pinned is the pinned product card, JSON null when nil.
+	Pinned any `json:"pinned"`
+	// Lineup is the stream's products, JSON [] when nil.
+	Lineup any `json:"lineup"`
+}
+
+// Config configures a Service. Log, Signer and Store are required.
+type Config struct {
+	Log    *slog.Logger
+	Signer *auth.Signer
+	Store  Store
+	// Events is told about status changes; nil means nobody listens.
+	Events Events
+	// Decorator fills the parts of a View that other packages own; nil
+	// leaves pinned null, lineup [] and viewers this node's WHEP count.
+	Decorator Decorator
+	// Metrics is where the relay's series are registered; nil registers
+	// nothing.
+	Metrics prometheus.Registerer
+	// UDPPort is the one UDP port of all WebRTC media (ICE UDP mux); 0
+	// picks a free port, for tests.
+	UDPPort int
+	// UDPHost is the address the UDP socket binds; empty binds every
+	// interface. Tests use 127.0.0.1.
+	UDPHost string
+	// PublicIP, when set, is advertised in ICE candidates instead of the
+	// host's addresses (NAT 1:1).
+	PublicIP string
+	// ICEServers are stun: and turn: URLs handed to clients in Link
+	// headers. A TURN URL may carry credentials as
+	// turn:user:pass@host:port[?transport=udp]; they are sent as the
+	// username and credential attributes of its Link header. The relay
+	// itself does not use them: it has a public address (or PublicIP).
+	ICEServers []string
+	// ReconnectGrace is how long viewers are kept waiting for a publisher
+	// that dropped before the stream goes offline; default 30 s.
+	ReconnectGrace time.Duration
+	// ICEDisconnectedTimeout and ICEFailedTimeout are how long a silent
+	// peer is tolerated before ICE calls it disconnected, then failed (and
+	// the relay releases it); defaults 5 s and 10 s.
+	ICEDisconnectedTimeout, ICEFailedTimeout time.Duration
+	// ConnectTimeout releases a peer that never connects after its 201;
+	// default 30 s.
+	ConnectTimeout time.Duration
+	// KeyframeInterval is the least time between two keyframe requests
+	// to a publisher, whatever the number of viewers asking; default 500 ms.
+	KeyframeInterval time.Duration
+	// Now is the clock for rate limits and keyframe ages; nil is time.Now.
+	Now func() time.Time
+}
+
+// Service is the stream registry and the media relay of one node. Its
+// methods are safe for concurrent use. It owns every PeerConnection and
+// goroutine it starts; Shutdown releases them.
+type Service struct {
+	cfg    Config
+	log    *slog.Logger
+	store  Store
+	m      *metrics
+	eng    *engines
+	now    func() time.Time
+	links  []string
+	udp    net.PacketConn
+	closed chan struct{}
+
+	mu      sync.Mutex
+	rooms   map[string]*room
+	closing bool
+
+	timers   sync.WaitGroup // grace timers that fired and are running
+	shutdown sync.Once
+}
+
+// New builds the relay: it opens the UDP socket and builds the WebRTC
+// engines once.
+func New(cfg Config) (*Service, error) {
+	if cfg.Log == nil || cfg.Signer == nil || cfg.Store == nil {
+		return nil, errors.New("stream: Config needs Log, Signer and Store")
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.ReconnectGrace, 30*time.Second)
+	def(&cfg.ICEDisconnectedTimeout, 5*time.Second)
+	def(&cfg.ICEFailedTimeout, 10*time.Second)
+	def(&cfg.ConnectTimeout, 30*time.Second)
+	def(&cfg.KeyframeInterval, 500*time.Millisecond)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	links, err := linkHeaders(cfg.ICEServers)
+	if err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(cfg.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	udp, err := net.ListenPacket("udp", net.JoinHostPort(cfg.UDPHost, strconv.Itoa(cfg.UDPPort)))
+	if err != nil {
+		return nil, fmt.Errorf("stream: media UDP port: %w", err)
+	}
+	mux := webrtc.NewICEUDPMux(nil, udp)
+	loopback := cfg.UDPHost != "" && net.ParseIP(cfg.UDPHost).IsLoopback()
+	eng, err := newEngines(mux, cfg.PublicIP, loopback, iceTimeouts{
+		disconnected: cfg.ICEDisconnectedTimeout, failed: cfg.ICEFailedTimeout, keepalive: time.Second,
+	})
+	if err != nil {
+		_ = mux.Close()
+		return nil, err
+	}
+	return &Service{
+		cfg: cfg, log: cfg.Log, store: cfg.Store, m: m, eng: eng, now: cfg.Now, links: links,
+		udp: udp, closed: make(chan struct{}), rooms: make(map[string]*room),
+	}, nil
+}
+
+// UDPAddr is the address of the media socket.
+func (s *Service) UDPAddr() net.Addr { return s.udp.LocalAddr() }
+
+var errShutdown = api.New(api.Unavailable, "the media relay is shutting down")
+
+// Shutdown closes every PeerConnection, waits for the relay's goroutines
+// and closes the UDP socket. It is idempotent; later requests get 503.
+func (s *Service) Shutdown(ctx context.Context) error {
+	var err error
+	s.shutdown.Do(func() {
+		s.mu.Lock()
+		s.closing = true
+		rooms := make([]*room, 0, len(s.rooms))
+		for _, r := range s.rooms {
+			rooms = append(rooms, r)
+		}
+		s.rooms = map[string]*room{}
+		s.mu.Unlock()
+		close(s.closed)
+
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			var wg sync.WaitGroup
+			for _, r := range rooms {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r.closeAll()
+				}()
+			}
+			wg.Wait()
+			s.timers.Wait()
+		}()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		if cerr := s.eng.mux.Close(); err == nil && cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+			err = cerr
+		}
+	})
+	return err
+}
+
+func (s *Service) isClosing() bool {
+	select {
+	case <-s.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// StreamOwner returns the sub of the stream's host; an error with code
+// not_found when there is no such stream.
+func (s *Service) StreamOwner(ctx context.Context, id string) (string, error) {
+	st, err := s.store.Get(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return st.Host, nil
+}
+
+// View returns the stream as GET /api/streams/{id} answers it.
+func (s *Service) View(ctx context.Context, id string) (View, error) {
+	st, err := s.store.Get(ctx, id)
+	if err != nil {
+		return View{}, err
+	}
+	return s.view(ctx, st)
+}
+
+func (s *Service) view(ctx context.Context, st Stream) (View, error) {
+	v := View{ID: st.ID, Title: st.Title, Host: st.Host, Status: string(st.Status), Viewers: s.viewerCount(st.ID)}
+	if d := s.cfg.Decorator; d != nil {
+		if err := d.Decorate(ctx, &v); err != nil {
+			return View{}, fmt.Errorf("decorate stream %q: %w", st.ID, err)
+		}
+	}
+	if v.Lineup == nil {
+		v.Lineup = []any{}
+	}
+	return v, nil
+}
+
+// Create adds a stream hosted by host; conflict when id exists. An empty
+// id is generated.
+func (s *Service) Create(ctx context.Context, id, title, host string) (View, error) {
+	if id == "" {
+		id = randomID(5)
+	}
+	if !validID(id) {
+		return View{}, api.Errorf(api.BadRequest, "stream id %q must be 1 to 64 of a-z, 0-9 and -", id)
+	}
+	st := Stream{ID: id, Title: title, Host: host, Status: Offline, CreatedAt: s.now().UTC().Truncate(time.Millisecond)}
+	if err := s.store.Create(ctx, st); err != nil {
+		return View{}, err
+	}
+	return s.view(ctx, st)
+}
+
+// End ends the show: status ended, publisher and viewers disconnected, no
+// more publishing.
+func (s *Service) End(ctx context.Context, id string) (View, error) {
+	prev, err := s.store.Get(ctx, id)
+	if err != nil {
+		return View{}, err
+	}
+	st, err := s.store.SetStatus(ctx, id, Ended)
+	if err != nil {
+		return View{}, err
+	}
+	s.mu.Lock()
+	r := s.rooms[id]
+	delete(s.rooms, id)
+	s.mu.Unlock()
+	if r != nil {
+		r.closeAll()
+	}
+	if prev.Status != Ended {
+		s.emit(id, Ended)
+	}
+	return s.view(ctx, st)
+}
+
+func (s *Service) emit(id string, st Status) {
+	if s.cfg.Events != nil {
+		s.cfg.Events.StreamStatus(id, string(st))
+	}
+}
+
+func (s *Service) viewerCount(id string) int {
+	s.mu.Lock()
+	r := s.rooms[id]
+	s.mu.Unlock()
+	if r == nil {
+		return 0
+	}
+	return r.viewerCount()
+}
+
+// randomID returns n random bytes in hex.
+func randomID(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

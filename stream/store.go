@@ -1,0 +1,63 @@
+package stream
+
+import (
+	"context"
+	"regexp"
+	"time"
+
+	"github.com/livecart/livecart/api"
+)
+
+// Status is where a stream is in its life.
+type Status string
+
+// The statuses of the contract (section 4).
+const (
+	// Offline: nobody publishes (never did, or the reconnect grace expired).
+	Offline Status = "offline"
+	// Live: a host published (WHIP 201) and has not been gone for longer
+	// than the reconnect grace.
+	Live Status = "live"
+	// Ended: the host ended the show. Terminal: no more publishing.
+	Ended Status = "ended"
+)
+
+// Stream is a stream as the Store keeps it.
+type Stream struct {
+	ID        string    `json:"id"`
+	Title     string    `json:"title"`
+	Host      string    `json:"host"`
+	Status    Status    `json:"status"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Store keeps the stream registry. Implementations are safe for concurrent
+// use; with a shared backend (RedisStore) every node sees the same streams.
+// Errors carry api codes: ErrNotFound, ErrExists, ErrEnded, and
+// api.Unavailable when the backend does not answer.
+type Store interface {
+	// Create adds s; ErrExists when its id is taken.
+	Create(ctx context.Context, s Stream) error
+	// Get returns the stream id; ErrNotFound when there is none.
+	Get(ctx context.Context, id string) (Stream, error)
+	// SetStatus changes a stream's status atomically and returns the stream
+	// as it now is. Ended is terminal: any other status on an ended stream
+	// is ErrEnded, and the stream stays ended.
+	SetStatus(ctx context.Context, id string, status Status) (Stream, error)
+	// List returns every stream, in no particular order.
+	List(ctx context.Context) ([]Stream, error)
+}
+
+// Store and service sentinels.
+var (
+	ErrNotFound = api.New(api.NotFound, "no such stream")
+	ErrExists   = api.New(api.Conflict, "a stream with this id already exists")
+	ErrEnded    = api.New(api.Conflict, "this stream has ended")
+	ErrOffline  = api.New(api.StreamOffline, "nobody is publishing this stream")
+	ErrBusy     = api.New(api.Conflict, "another publisher is live on this stream")
+)
+
+var idPattern = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
+
+// validID reports whether id is a well-formed stream id: [a-z0-9-]{1,64}.
+func validID(id string) bool { return idPattern.MatchString(id) }

@@ -1,0 +1,139 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/livecart/livecart/api"
+)
+
+// RedisStore is a Store in Redis, shared by every node that uses the same
+// server. Each stream is a hash livecart:stream:{id} (fields id, title,
+// host, status, created_at in Unix milliseconds); the set livecart:streams
+// holds every id. It is safe for concurrent use.
+type RedisStore struct {
+	rdb *redis.Client
+}
+
+var _ Store = (*RedisStore)(nil)
+
+// NewRedisStore returns a RedisStore on rdb, which the caller owns and closes.
+func NewRedisStore(rdb *redis.Client) *RedisStore { return &RedisStore{rdb: rdb} }
+
+const (
+	redisStreamsKey  = "livecart:streams"
+	redisStreamKeyPf = "livecart:stream:"
+)
+
+// createScript: KEYS[1] the stream hash, KEYS[2] the id set; ARGV the fields.
+var createScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'title', ARGV[2], 'host', ARGV[3], 'status', ARGV[4], 'created_at', ARGV[5])
+redis.call('SADD', KEYS[2], ARGV[1])
+return 1
+`)
+
+// statusScript: KEYS[1] the stream hash; ARGV[1] the new status.
+// Returns -1 for no such stream, -2 for an ended stream, else the hash.
+var statusScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local cur = redis.call('HGET', KEYS[1], 'status')
+if cur == 'ended' and ARGV[1] ~= 'ended' then return -2 end
+redis.call('HSET', KEYS[1], 'status', ARGV[1])
+return redis.call('HGETALL', KEYS[1])
+`)
+
+func unavailable(err error, op string) error {
+	return api.Unavailablef(err, "the stream store is unavailable (%s)", op)
+}
+
+// Create implements Store.
+func (s *RedisStore) Create(ctx context.Context, st Stream) error {
+	n, err := createScript.Run(ctx, s.rdb, []string{redisStreamKeyPf + st.ID, redisStreamsKey},
+		st.ID, st.Title, st.Host, string(st.Status), strconv.FormatInt(st.CreatedAt.UnixMilli(), 10)).Int()
+	if err != nil {
+		return unavailable(err, "create")
+	}
+	if n == 0 {
+		return fmt.Errorf("create stream %q: %w", st.ID, ErrExists)
+	}
+	return nil
+}
+
+// Get implements Store.
+func (s *RedisStore) Get(ctx context.Context, id string) (Stream, error) {
+	m, err := s.rdb.HGetAll(ctx, redisStreamKeyPf+id).Result()
+	if err != nil {
+		return Stream{}, unavailable(err, "get")
+	}
+	if len(m) == 0 {
+		return Stream{}, fmt.Errorf("get stream %q: %w", id, ErrNotFound)
+	}
+	return streamFromHash(m), nil
+}
+
+// SetStatus implements Store.
+func (s *RedisStore) SetStatus(ctx context.Context, id string, status Status) (Stream, error) {
+	v, err := statusScript.Run(ctx, s.rdb, []string{redisStreamKeyPf + id}, string(status)).Result()
+	if err != nil {
+		return Stream{}, unavailable(err, "set status")
+	}
+	switch v := v.(type) {
+	case int64:
+		if v == -1 {
+			return Stream{}, fmt.Errorf("set status of stream %q: %w", id, ErrNotFound)
+		}
+		return Stream{}, fmt.Errorf("set status of stream %q: %w", id, ErrEnded)
+	case []any:
+		m := make(map[string]string, len(v)/2)
+		for i := 0; i+1 < len(v); i += 2 {
+			k, _ := v[i].(string)
+			val, _ := v[i+1].(string)
+			m[k] = val
+		}
+		return streamFromHash(m), nil
+	}
+	return Stream{}, fmt.Errorf("set status of stream %q: unexpected reply %T", id, v)
+}
+
+// List implements Store.
+func (s *RedisStore) List(ctx context.Context) ([]Stream, error) {
+	ids, err := s.rdb.SMembers(ctx, redisStreamsKey).Result()
+	if err != nil {
+		return nil, unavailable(err, "list")
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.HGetAll(ctx, redisStreamKeyPf+id)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, unavailable(err, "list")
+	}
+	out := make([]Stream, 0, len(ids))
+	for _, c := range cmds {
+		if m := c.Val(); len(m) > 0 {
+			out = append(out, streamFromHash(m))
+		}
+	}
+	return out, nil
+}
+
+func streamFromHash(m map[string]string) Stream {
+	ms, _ := strconv.ParseInt(m["created_at"], 10, 64)
+	return Stream{
+		ID:        m["id"],
+		Title:     m["title"],
+		Host:      m["host"],
+		Status:    Status(m["status"]),
+		CreatedAt: time.UnixMilli(ms).UTC(),
+	}
+}

@@ -1,0 +1,269 @@
+package stream
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v3"
+
+	"github.com/livecart/livecart/api"
+	"github.com/livecart/livecart/auth"
+)
+
+// viewer is one WHEP session: a PeerConnection with one downTrack per
+// kind the stream has.
+type viewer struct {
+	s     *Service
+	id    string // 128 random bits: the WHEP resource, and the right to DELETE it
+	room  *room
+	pc    *webrtc.PeerConnection
+	downs []*downTrack
+
+	connected atomic.Bool
+	wg        sync.WaitGroup
+	mu        sync.Mutex
+	closed    bool
+	timer     *time.Timer
+	once      sync.Once
+}
+
+// uses reports whether v receives t.
+func (v *viewer) uses(t *relayTrack) bool {
+	for _, d := range v.downs {
+		if d.t == t {
+			return true
+		}
+	}
+	return false
+}
+
+// goFunc runs f on a goroutine that close waits for.
+func (v *viewer) goFunc(f func()) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.closed {
+		return
+	}
+	v.wg.Add(1)
+	go func() {
+		defer v.wg.Done()
+		f()
+	}()
+}
+
+// close releases the viewer: its writers stop, its connection closes, and
+// close returns when its goroutines have.
+func (v *viewer) close() {
+	v.once.Do(func() {
+		v.room.removeViewer(v)
+		v.mu.Lock()
+		v.closed = true
+		timer := v.timer
+		v.mu.Unlock()
+		if timer != nil {
+			timer.Stop()
+		}
+		for _, d := range v.downs {
+			d.t.removeDown(d)
+			d.close()
+		}
+		_ = v.pc.Close()
+		v.wg.Wait()
+		v.s.m.viewers.Dec()
+	})
+}
+
+// handleWHEP is POST /api/streams/{id}/whep.
+func (s *Service) handleWHEP(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	p, err := s.cfg.Signer.Identify(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	st, err := s.store.Get(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := auth.Check(p, auth.Watch, id, st.Host); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if st.Status == Ended {
+		s.fail(w, r, api.Errorf(api.StreamOffline, "this stream has ended: %w", ErrOffline))
+		return
+	}
+	offer, err := readSDP(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v, answer, err := s.watch(r.Context(), id, offer)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.writeSDP(w, "/api/streams/"+id+"/whep/"+v.id, answer)
+}
+
+// watch negotiates a WHEP offer against the stream's tracks on this node.
+// On error nothing is left allocated.
+func (s *Service) watch(ctx context.Context, id, offer string) (*viewer, string, error) {
+	if s.isClosing() {
+		return nil, "", errShutdown
+	}
+	if err := checkOffer(offer); err != nil {
+		return nil, "", err
+	}
+	r := s.room(id)
+	if r == nil {
+		return nil, "", ErrOffline
+	}
+	r.mu.Lock()
+	tracks := make(map[webrtc.RTPCodecType]*relayTrack, len(r.tracks))
+	for k, t := range r.tracks {
+		tracks[k] = t
+	}
+	closed := r.closed
+	r.mu.Unlock()
+	if closed || len(tracks) == 0 {
+		return nil, "", ErrOffline
+	}
+
+	pc, err := s.eng.view.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, "", err
+	}
+	s.m.viewers.Inc()
+	v := &viewer{s: s, id: randomID(16), room: r, pc: pc}
+	fail := func(err error) (*viewer, string, error) {
+		v.close()
+		return nil, "", err
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return fail(api.Errorf(api.BadRequest, "the SDP offer was refused: %v", err))
+	}
+	if err := v.addTracks(tracks); err != nil {
+		return fail(err)
+	}
+	v.pc.OnConnectionStateChange(func(cs webrtc.PeerConnectionState) {
+		switch cs {
+		case webrtc.PeerConnectionStateConnected:
+			if !v.connected.Swap(true) {
+				for _, d := range v.downs {
+					d.start()
+				}
+			}
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+			v.close()
+		}
+	})
+	timer := time.AfterFunc(s.cfg.ConnectTimeout, func() {
+		if !v.connected.Load() {
+			v.close()
+		}
+	})
+	v.mu.Lock()
+	v.timer = timer
+	v.mu.Unlock()
+	answer, err := s.answer(ctx, pc)
+	if err != nil {
+		return fail(err)
+	}
+	if !r.addViewer(v) {
+		return fail(ErrOffline)
+	}
+	for _, d := range v.downs {
+		d.t.addDown(d)
+	}
+	return v, answer, nil
+}
+
+// addTracks attaches a downTrack to every section of the viewer's offer
+// whose kind the stream has, limited to the publisher's codec. A section
+// without that codec makes the offer unusable: the player would stay black
+// (or silent).
+func (v *viewer) addTracks(tracks map[webrtc.RTPCodecType]*relayTrack) error {
+	used := map[webrtc.RTPCodecType]bool{}
+	for _, tr := range v.pc.GetTransceivers() {
+		kind := tr.Kind()
+		t := tracks[kind]
+		if t == nil || used[kind] || tr.Sender() != nil {
+			continue
+		}
+		match, ok := matchViewerCodec(t.codec, tr.Receiver().GetParameters().Codecs)
+		if !ok {
+			return api.Errorf(api.BadRequest, "the offer cannot receive this stream's %s codec %s", kind, t.codec.MimeType)
+		}
+		d := newDownTrack(t, match, "livecart-"+v.room.id, v.s.m)
+		if _, err := v.pc.AddTrack(d); err != nil {
+			return api.Errorf(api.BadRequest, "the offer cannot receive %s: %v", kind, err)
+		}
+		if err := tr.SetCodecPreferences([]webrtc.RTPCodecParameters{match}); err != nil {
+			return api.Errorf(api.BadRequest, "the offer cannot receive %s: %v", kind, err)
+		}
+		used[kind] = true
+		v.downs = append(v.downs, d)
+		sender := tr.Sender()
+		v.goFunc(d.run)
+		v.goFunc(func() { v.readRTCP(d, sender) })
+	}
+	if len(v.downs) == 0 {
+		return api.New(api.BadRequest, "the offer receives neither audio nor video")
+	}
+	return nil
+}
+
+// readRTCP answers the viewer's feedback: NACKs from the shared cache,
+// keyframe requests passed on to the publisher (rate-limited).
+func (v *viewer) readRTCP(d *downTrack, sender *webrtc.RTPSender) {
+	if sender == nil {
+		return
+	}
+	for {
+		pkts, _, err := sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		nacked := false
+		for _, p := range pkts {
+			switch p := p.(type) {
+			case *rtcp.TransportLayerNack:
+				for _, pair := range p.Nacks {
+					for _, seq := range pair.PacketList() {
+						d.queueNack(seq)
+						nacked = true
+					}
+				}
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				d.t.requestKeyframe("viewer")
+			}
+		}
+		if nacked {
+			d.notify()
+		}
+	}
+}
+
+// handleWHEPDelete is DELETE on a WHEP resource: holding its URL is the
+// right to delete it.
+func (s *Service) handleWHEPDelete(w http.ResponseWriter, r *http.Request) {
+	rm := s.room(r.PathValue("id"))
+	var v *viewer
+	if rm != nil {
+		rm.mu.Lock()
+		v = rm.viewers[r.PathValue("session")]
+		rm.mu.Unlock()
+	}
+	if v == nil {
+		s.fail(w, r, api.New(api.NotFound, "no such WHEP session"))
+		return
+	}
+	v.close()
+	w.WriteHeader(http.StatusOK)
+}

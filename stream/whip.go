@@ -1,0 +1,272 @@
+package stream
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/webrtc/v3"
+
+	"github.com/livecart/livecart/api"
+	"github.com/livecart/livecart/auth"
+)
+
+// publisher is one WHIP session: the host's PeerConnection and the
+// goroutines reading its tracks into the room's relay tracks.
+type publisher struct {
+	s       *Service
+	id      string // the resource id in the WHIP Location
+	sub     string
+	pc      *webrtc.PeerConnection
+	room    *room  // set by attach
+	session uint64 // set by attach
+	tracks  map[webrtc.RTPCodecType]*relayTrack
+
+	connected atomic.Bool
+	timer     *time.Timer
+
+	mu      sync.Mutex
+	closed  bool
+	claimed map[webrtc.RTPCodecType]bool
+	wg      sync.WaitGroup
+	once    sync.Once
+}
+
+// track claims kind for a goroutine of pub; false when pub is closed or
+// already reads a track of that kind.
+func (p *publisher) track(kind webrtc.RTPCodecType) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.claimed[kind] || p.tracks[kind] == nil {
+		return false
+	}
+	p.claimed[kind] = true
+	p.wg.Add(1)
+	return true
+}
+
+// close closes the connection and waits for its goroutines. It must not
+// be called from one of them.
+func (p *publisher) close() {
+	p.once.Do(func() {
+		p.mu.Lock()
+		p.closed = true
+		timer, attached := p.timer, p.room != nil
+		p.mu.Unlock()
+		if timer != nil {
+			timer.Stop()
+		}
+		_ = p.pc.Close()
+		p.wg.Wait()
+		if attached {
+			p.s.m.publishers.Dec()
+		}
+	})
+}
+
+// handleWHIP is POST /api/streams/{id}/whip.
+func (s *Service) handleWHIP(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	p, err := s.cfg.Signer.Require(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	st, err := s.store.Get(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := auth.Check(p, auth.Own, id, st.Host); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if st.Status == Ended {
+		s.fail(w, r, ErrEnded)
+		return
+	}
+	offer, err := readSDP(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	pub, answer, err := s.publish(r.Context(), st, p.Sub, offer)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.writeSDP(w, "/api/streams/"+id+"/whip/"+pub.id, answer)
+}
+
+// publish negotiates a WHIP offer and makes its sender the stream's
+// publisher. On error nothing is left allocated.
+func (s *Service) publish(ctx context.Context, st Stream, sub, offer string) (*publisher, string, error) {
+	if s.isClosing() {
+		return nil, "", errShutdown
+	}
+	if err := checkOffer(offer); err != nil {
+		return nil, "", err
+	}
+	if r := s.room(st.ID); r != nil {
+		r.mu.Lock()
+		busy := r.pub != nil && r.pub.sub != sub
+		r.mu.Unlock()
+		if busy {
+			return nil, "", ErrBusy
+		}
+	}
+	pc, err := s.eng.pub.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, "", err
+	}
+	pub := &publisher{s: s, id: randomID(16), sub: sub, pc: pc, claimed: map[webrtc.RTPCodecType]bool{}}
+	pub.start()
+	answer, chosen, err := s.answerPublisher(ctx, pc, offer)
+	if err != nil {
+		pub.close()
+		return nil, "", err
+	}
+	// The handlers are on already; they see room, session and tracks
+	// under pub.mu.
+	pub.mu.Lock()
+	old, drop, err := s.attach(st.ID, pub, chosen)
+	pub.mu.Unlock()
+	if err != nil {
+		pub.close()
+		return nil, "", err
+	}
+	for _, v := range drop {
+		v.close()
+	}
+	if old != nil {
+		old.close()
+	}
+	if _, err := s.store.SetStatus(ctx, st.ID, Live); err != nil {
+		pub.gone()
+		return nil, "", err
+	}
+	if pub.isClosed() { // it failed while we attached it
+		pub.gone()
+	}
+	if st.Status != Live {
+		s.emit(st.ID, Live)
+	}
+	return pub, answer, nil
+}
+
+// answerPublisher applies the offer, picks the codecs and installs the
+// handlers; it returns the complete answer (all candidates gathered).
+func (s *Service) answerPublisher(ctx context.Context, pc *webrtc.PeerConnection, offer string) (string, map[webrtc.RTPCodecType]webrtc.RTPCodecParameters, error) {
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return "", nil, api.Errorf(api.BadRequest, "the SDP offer was refused: %v", err)
+	}
+	chosen, err := choosePublisherCodecs(pc)
+	if err != nil {
+		return "", nil, err
+	}
+	answer, err := s.answer(ctx, pc)
+	return answer, chosen, err
+}
+
+// answer creates the local answer and waits for ICE gathering (host
+// candidates on the UDP mux: immediate), so the answer is complete.
+func (s *Service) answer(ctx context.Context, pc *webrtc.PeerConnection) (string, error) {
+	ans, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return "", api.Errorf(api.BadRequest, "no answer to this offer: %v", err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(ans); err != nil {
+		return "", api.Errorf(api.BadRequest, "no answer to this offer: %v", err)
+	}
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	return pc.LocalDescription().SDP, nil
+}
+
+// start installs pub's handlers, before the offer is applied.
+func (p *publisher) start() {
+	p.pc.OnTrack(func(tr *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
+		kind := tr.Kind()
+		if !p.track(kind) {
+			return
+		}
+		defer p.wg.Done()
+		p.read(p.tracks[kind], tr, rcv)
+	})
+	p.pc.OnConnectionStateChange(func(cs webrtc.PeerConnectionState) {
+		switch cs {
+		case webrtc.PeerConnectionStateConnected:
+			p.connected.Store(true)
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+			p.gone()
+		}
+	})
+	timer := time.AfterFunc(p.s.cfg.ConnectTimeout, func() {
+		if !p.connected.Load() {
+			p.gone()
+		}
+	})
+	p.mu.Lock()
+	p.timer = timer
+	p.mu.Unlock()
+}
+
+func (p *publisher) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
+}
+
+// gone handles a publisher that left: the room waits for it, and its
+// connection is released.
+func (p *publisher) gone() {
+	p.mu.Lock()
+	r := p.room
+	p.mu.Unlock()
+	if r != nil {
+		r.publisherGone(p)
+	}
+	p.close()
+}
+
+// read forwards one publisher track into t until the connection closes.
+func (p *publisher) read(t *relayTrack, tr *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
+	// Receiver RTCP (sender reports) must be drained for the interceptors.
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.wg.Add(1)
+	p.mu.Unlock()
+	go func() {
+		defer p.wg.Done()
+		for {
+			if _, _, err := rcv.ReadRTCP(); err != nil {
+				return
+			}
+		}
+	}()
+
+	t.setSource(p.session, &source{write: p.pc.WriteRTCP, ssrc: uint32(tr.SSRC())})
+	// OBS and browsers may drop their first frames: ask for a keyframe now
+	// and again until one arrives.
+	t.forceKeyframe("publish")
+	var buf [maxPayload + 64]byte
+	for {
+		n, _, err := tr.Read(buf[:])
+		if err != nil {
+			return
+		}
+		now := p.s.now().UnixNano()
+		if !t.ingest(p.session, buf[:n], now) {
+			t.requestKeyframe("publish")
+		}
+	}
+}
