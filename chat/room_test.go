@@ -230,6 +230,15 @@ func TestAllowedOrigins(t *testing.T) {
 			t.Errorf("origin %s: response %v, want %d", origin, resp, want)
 		}
 	}
+	// The server's own pages keep their room when other origins are allowed.
+	own := rm.srv.URL
+	conn, resp, _ := dialRaw(t, rm.url("s1", "", nil), http.Header{"Origin": {own}}, 0)
+	if conn != nil {
+		conn.Close()
+	}
+	if resp == nil || resp.StatusCode != 101 {
+		t.Errorf("own origin %s with an allow list: response %v, want 101", own, resp)
+	}
 }
 
 func TestBadInput(t *testing.T) {

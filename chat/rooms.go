@@ -88,8 +88,8 @@ func (r *Rooms) brokerError(op string, err error) {
 func (r *Rooms) blocked(text string) bool { return r.block.match(text) }
 
 // originAllowed applies the origin rules: no Origin (not a browser) passes
-// on to the token check; otherwise it must be allowed, by default the
-// request's own host.
+// on to the token check; otherwise it must be the request's own host (the
+// server's own pages) or one of the allowed origins.
 func (r *Rooms) originAllowed(req *http.Request) bool {
 	o := req.Header.Get("Origin")
 	if o == "" {
@@ -99,8 +99,8 @@ func (r *Rooms) originAllowed(req *http.Request) bool {
 	if err != nil || u.Host == "" {
 		return false
 	}
-	if len(r.cfg.AllowedOrigins) == 0 {
-		return strings.EqualFold(u.Host, req.Host)
+	if strings.EqualFold(u.Host, req.Host) {
+		return true
 	}
 	for _, a := range r.cfg.AllowedOrigins {
 		if a == "*" || strings.EqualFold(strings.TrimRight(a, "/"), u.Scheme+"://"+u.Host) {

@@ -82,7 +82,7 @@ export class ProductCard {
         ),
       ),
       h("div", { class: "actions" },
-        h("button", { type: "button", class: "secondary", "data-testid": "add-to-cart", "aria-label": "Add to cart", text: "＋🛍", on: { click: () => this.onAdd?.(this.card.sku) } }),
+        h("button", { type: "button", class: "secondary", "data-testid": "add-to-cart", "aria-label": "Add to cart", text: "+ Cart", on: { click: () => this.onAdd?.(this.card.sku) } }),
         h("button", { type: "button", class: "primary buy", "data-testid": "buy", "data-state": "idle", text: "Buy now", on: { click: () => this.onBuy?.(this.card.sku) } }),
       ),
     );

@@ -95,7 +95,9 @@ export async function exchange(endpoint, sdp, token) {
   const loc = res.headers.get("Location");
   return {
     answer: await res.text(),
-    location: loc ? new URL(loc, endpoint).href : null,
+    // endpoint may be root-relative ("/api/…" on livecart's own pages): a
+    // URL needs an absolute base.
+    location: loc ? new URL(loc, new URL(endpoint, location.href)).href : null,
     iceServers: iceServersFromLinks(res.headers.get("Link")),
   };
 }
