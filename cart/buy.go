@@ -60,7 +60,7 @@ func (s *Shop) Buy(ctx context.Context, p *auth.Principal, stream string, body B
 		if errors.As(err, &oos) {
 			s.soldOut.observe(StockChange{SKU: oos.SKU, Stock: oos.Stock, Version: oos.Version})
 		}
-		return Order{}, false, storeErr(err)
+		return Order{}, false, s.lineupErr(ctx, stream, storeErr(err))
 	}
 	s.recent.add(p.Sub, key)
 	if !placed.Replayed {

@@ -99,7 +99,7 @@ func (s *Shop) SetCartItem(ctx context.Context, p *auth.Principal, sku string, b
 	changes, err := s.store.SetCartItem(ctx, CartChange{User: p.Sub, Stream: body.Stream, SKU: sku, Qty: body.Qty, Now: s.now(), Hold: s.hold})
 	s.stockChanged(changes) // a lapsed hold may have been released even on error
 	if err != nil {
-		return Cart{}, storeErr(err)
+		return Cart{}, s.lineupErr(ctx, body.Stream, storeErr(err))
 	}
 	return s.Cart(ctx, p)
 }

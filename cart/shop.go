@@ -228,6 +228,19 @@ func storeErr(err error) error {
 	return api.Unavailablef(err, "the store is unavailable; try again shortly")
 }
 
+// lineupErr refines a not_in_lineup answer about stream: when the stream
+// does not exist at all the answer is not_found. Only that answer pays the
+// lookup; a normal buy does not.
+func (s *Shop) lineupErr(ctx context.Context, stream string, err error) error {
+	if api.CodeOf(err) != api.NotInLineup {
+		return err
+	}
+	if _, oerr := s.owners.StreamOwner(ctx, stream); oerr != nil && api.CodeOf(oerr) == api.NotFound {
+		return oerr
+	}
+	return err
+}
+
 type nopEvents struct{}
 
 func (nopEvents) StockChanged(string, string, int)        {}
