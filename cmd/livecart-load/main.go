@@ -4,6 +4,7 @@
 //	livecart-load whep  --whip URL --whep URL --viewers N …   media relay
 //	livecart-load room  --url WS-URL --viewers N …             live room fan-out
 //	livecart-load buy   --url BASE --buyers N …                buy storm
+//	livecart-load firstframe --url BASE --stream ID …          first frame in Chromium
 //
 // Each mode lives in its own file and registers itself in modes.
 package main

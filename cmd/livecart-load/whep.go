@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -76,6 +77,7 @@ func runWHEP(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	rssBefore := whepRSS(f.pid)
 	cpuStart, wallStart := whepCPU(f.pid), time.Now()
+	selfStart := whepCPU(os.Getpid())
 
 	viewers := make([]*whepViewer, f.viewers)
 	var wg sync.WaitGroup
@@ -123,8 +125,10 @@ func runWHEP(ctx context.Context, args []string, stdout io.Writer) error {
 	case <-ctx.Done():
 	}
 	cpuEnd, wall := whepCPU(f.pid), time.Since(wallStart)
+	selfEnd := whepCPU(os.Getpid())
 	rssAfter := whepRSS(f.pid)
 	whepReport(stdout, f, viewers, restartAt)
+	fmt.Fprintf(stdout, "load tool CPU: %.1f%% of one core (itself, publisher and viewers)\n", 100*(selfEnd-selfStart)/wall.Seconds())
 	if f.pid > 0 {
 		fmt.Fprintf(stdout, "server CPU: %.1f%% of one core\n", 100*(cpuEnd-cpuStart)/wall.Seconds())
 		fmt.Fprintf(stdout, "server RSS: %.1f MiB before viewers, %.1f MiB with them, %.1f KiB per viewer\n",
@@ -328,6 +332,9 @@ func (p *whepPublisher) send(video, audio *webrtc.TrackLocalStaticRTP, bitrate i
 				fu := payload[:n+2]
 				fu[0] = nal&0xe0 | 28
 				fu[1] = nal & 0x1f
+				if n >= 8 { // the send time, for the viewers' delay
+					binary.BigEndian.PutUint64(fu[2:], uint64(time.Now().UnixNano()))
+				}
 				if off == 0 {
 					fu[1] |= 0x80
 				}
@@ -359,6 +366,14 @@ type whepViewer struct {
 	lastVideo time.Time
 	maxGap    time.Duration
 	gapAt     time.Time
+	delays    []whepDelay // publisher-to-viewer delay of 1 video packet in 8
+}
+
+// whepDelay is one packet's delay from the publisher's send to the viewer's
+// read (same machine, same clock), at the time it was read.
+type whepDelay struct {
+	at time.Time
+	d  time.Duration
 }
 
 func whepWatch(ctx context.Context, api *webrtc.API, endpoint string) (*whepViewer, error) {
@@ -414,6 +429,13 @@ func (v *whepViewer) observe(pk *rtp.Packet, mime string) {
 	}
 	v.received++
 	v.lastVideo = now
+	// Sampled from a second after the first keyframe: the cached keyframe a
+	// viewer starts on was sent up to a second before it joined.
+	if p := pk.Payload; v.received%8 == 0 && len(p) >= 10 && p[0]&0x1f == 28 &&
+		v.firstKey > 0 && now.Sub(v.joined) > v.firstKey+time.Second {
+		sent := int64(binary.BigEndian.Uint64(p[2:]))
+		v.delays = append(v.delays, whepDelay{at: now, d: now.Sub(time.Unix(0, sent))})
+	}
 	if v.firstKey == 0 && whepKeyframe(mime, pk.Payload) {
 		v.firstKey = now.Sub(v.joined)
 	}
@@ -451,7 +473,7 @@ func (v *whepViewer) close() {
 }
 
 func whepReport(w io.Writer, f whepFlags, viewers []*whepViewer, restartAt time.Time) {
-	var keys, gaps []time.Duration
+	var keys, gaps, before, after []time.Duration
 	var lossSum float64
 	n, noKey := 0, 0
 	for _, v := range viewers {
@@ -472,6 +494,13 @@ func whepReport(w io.Writer, f whepFlags, viewers []*whepViewer, restartAt time.
 		if !restartAt.IsZero() && v.gapAt.After(restartAt) {
 			gaps = append(gaps, v.maxGap)
 		}
+		for _, d := range v.delays {
+			if restartAt.IsZero() || d.at.Before(restartAt) {
+				before = append(before, d.d)
+			} else if from := max(restartAt.UnixNano(), v.gapAt.UnixNano()); d.at.UnixNano() > from+int64(time.Second) {
+				after = append(after, d.d) // from a second after the restart's gap
+			}
+		}
 		v.mu.Unlock()
 	}
 	if n == 0 {
@@ -481,9 +510,23 @@ func whepReport(w io.Writer, f whepFlags, viewers []*whepViewer, restartAt time.
 	fmt.Fprintf(w, "viewers: %d (bitrate %d bit/s, keyframe every %s, join window %s)\n", n, f.bitrate, f.keyInterval, f.joinWindow)
 	fmt.Fprintf(w, "video packet loss per viewer: %.3f%% (mean)\n", 100*lossSum/float64(n))
 	fmt.Fprintf(w, "time to first keyframe: p50 %s, p99 %s, never %d\n", whepPct(keys, 50), whepPct(keys, 99), noKey)
-	if !restartAt.IsZero() {
-		fmt.Fprintf(w, "publisher restart: longest video gap p50 %s, max %s\n", whepPct(gaps, 50), whepPct(gaps, 100))
+	if restartAt.IsZero() {
+		fmt.Fprintf(w, "publisher-to-viewer delay: p50 %s, p99 %s (%d samples)\n", whepPctFine(before, 50), whepPctFine(before, 99), len(before))
+		return
 	}
+	fmt.Fprintf(w, "publisher restart: longest video gap p50 %s, max %s\n", whepPct(gaps, 50), whepPct(gaps, 100))
+	fmt.Fprintf(w, "publisher-to-viewer delay before the restart: p50 %s, p99 %s; from 1 s after the gap: p50 %s, p99 %s\n",
+		whepPctFine(before, 50), whepPctFine(before, 99), whepPctFine(after, 50), whepPctFine(after, 99))
+}
+
+// whepPctFine is whepPct to the microsecond, for delays under a millisecond.
+func whepPctFine(ds []time.Duration, p int) string {
+	if len(ds) == 0 {
+		return "-"
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	i := min(max((len(ds)*p+99)/100-1, 0), len(ds)-1)
+	return ds[i].Round(time.Microsecond).String()
 }
 
 func whepPct(ds []time.Duration, p int) string {
