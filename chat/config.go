@@ -60,6 +60,11 @@ type Config struct {
 	// SendQueue bounds the messages waiting for one connection; a viewer
 	// whose queue overflows is dropped with 1013 (default 256).
 	SendQueue int
+	// SocketSendBuffer is the kernel send buffer of each connection in
+	// bytes (default 64 KiB). Bounding it keeps a stalled reader from
+	// hiding megabytes of backlog in the kernel, so its queue fills and it
+	// is dropped with 1013 after a bounded backlog.
+	SocketSendBuffer int
 	// MaxFrame is the largest client frame in bytes (default 4096).
 	MaxFrame int
 	// MaxText is the longest chat, question or answer in code points
@@ -103,6 +108,7 @@ func (c *Config) defaults() error {
 	setDefault(&c.Burst, 5)
 	setDefault(&c.HistorySize, 200)
 	setDefault(&c.SendQueue, 256)
+	setDefault(&c.SocketSendBuffer, 64<<10)
 	setDefault(&c.MaxFrame, 4096)
 	setDefault(&c.MaxText, 500)
 	setDefault(&c.WriteTimeout, 10*time.Second)

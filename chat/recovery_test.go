@@ -3,6 +3,7 @@ package chat
 import (
 	"fmt"
 	"net/url"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -113,6 +114,32 @@ func TestSlowViewerDropped(t *testing.T) {
 	if code := slow.expectClose(); code != websocket.CloseTryAgainLater {
 		t.Fatalf("slow viewer close = %d (%v), want 1013", code, slow.closeErr())
 	}
+}
+
+// A stalled reader is cut after a bounded backlog, with the default queue:
+// the kernel's send buffer is bounded too, so megabytes cannot pile up
+// there before the queue even starts to fill.
+func TestStalledViewerCutAfterBoundedBacklog(t *testing.T) {
+	rm := mustRoom(t, nil, Config{})
+	rm.dialNoRead(t, "s1", "", nil, 4096)
+	eventually(t, "connected", func() bool { return rm.Viewers(t.Context(), "s1") == 1 })
+	text := fmt.Sprintf("%0500d", 0)
+	const limit = 4000 // ~2 MB of lines: far more than queue and buffers hold
+	sent := 0
+	for rmDrops(rm) == 0 {
+		if sent >= limit {
+			t.Fatalf("a stalled viewer was not cut after %d lines of 500 characters", sent)
+		}
+		data := encode(line{Type: typeChat, ID: strconv.Itoa(sent), Text: text})
+		if _, err := rm.cfg.Broker.Publish(t.Context(), "s1", Publication{Kind: KindEvent, Key: "chat " + strconv.Itoa(sent), Data: data}, true, 10); err != nil {
+			t.Fatal(err)
+		}
+		sent++
+		if sent%50 == 0 {
+			runtime.Gosched() // let the writer drain into the kernel, as time would
+		}
+	}
+	t.Logf("stalled viewer cut after %d lines", sent)
 }
 
 func rmDrops(rm *room) int {

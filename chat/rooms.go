@@ -13,6 +13,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -150,6 +151,9 @@ func (r *Rooms) serveWS(w http.ResponseWriter, req *http.Request) {
 	conn, err := r.upgrader.Upgrade(w, req, nil)
 	if err != nil {
 		return // Upgrade has answered.
+	}
+	if tc, ok := conn.NetConn().(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(r.cfg.SocketSendBuffer)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	h, err := r.acquire(ctx, stream)
