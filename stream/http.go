@@ -95,20 +95,23 @@ func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
 	api.WriteJSON(w, http.StatusOK, v)
 }
 
-// handleEnd is POST /api/streams/{id}/end.
-func (s *Service) handleEnd(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+// checkOwn checks that r comes from stream id's host (or an admin).
+func (s *Service) checkOwn(r *http.Request, id string) error {
 	p, err := s.cfg.Signer.Require(r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	owner, err := s.StreamOwner(r.Context(), id)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
-	if err := auth.Check(p, auth.Own, id, owner); err != nil {
+	return auth.Check(p, auth.Own, id, owner)
+}
+
+// handleEnd is POST /api/streams/{id}/end.
+func (s *Service) handleEnd(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := s.checkOwn(r, id); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -294,17 +297,7 @@ func (s *Service) handleNoTrickle(w http.ResponseWriter, r *http.Request) {
 // publishing. Viewers wait ReconnectGrace for a new publisher.
 func (s *Service) handleWHIPDelete(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	p, err := s.cfg.Signer.Require(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	owner, err := s.StreamOwner(r.Context(), id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := auth.Check(p, auth.Own, id, owner); err != nil {
+	if err := s.checkOwn(r, id); err != nil {
 		s.fail(w, r, err)
 		return
 	}
