@@ -49,6 +49,7 @@ type Claims struct {
 	Name   string `json:"name,omitempty"`
 	Role   Role   `json:"role"`
 	Stream string `json:"stream,omitempty"`
+	Org    string `json:"org,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -96,6 +97,7 @@ func (s *Signer) Issue(p Principal, ttl time.Duration) (string, error) {
 		Name:   p.Name,
 		Role:   p.Role,
 		Stream: p.Stream,
+		Org:    p.Org,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Subject:   p.Sub,
 			IssuedAt:  jwt.NewNumericDate(now),
@@ -126,7 +128,7 @@ func (s *Signer) Verify(token string) (*Principal, error) {
 	if !c.Role.Valid() {
 		return nil, api.Errorf(api.Unauthorized, "invalid token: unknown role %q: %w", c.Role, ErrUnauthorized)
 	}
-	p := &Principal{Sub: c.Subject, Name: c.Name, Role: c.Role, Stream: c.Stream}
+	p := &Principal{Sub: c.Subject, Name: c.Name, Role: c.Role, Stream: c.Stream, Org: c.Org}
 	if p.Name == "" {
 		p.Name = p.Sub
 	}

@@ -28,15 +28,15 @@ func BenchmarkBuy(b *testing.B) {
 
 func benchBuy(b *testing.B, store Store) {
 	signer, _ := auth.NewSigner([]byte("k"), nil)
-	s, err := New(Config{Signer: signer, Store: store, Owners: owners{}, Now: time.Now})
+	s, err := New(Config{Signer: signer, Store: store, Owners: owners{"live1": "host1"}, Now: time.Now})
 	if err != nil {
 		b.Fatal(err)
 	}
 	ctx := b.Context()
-	if err := s.PutProduct(ctx, Product{SKU: "hot", Name: "Hot", PriceCents: 100, Currency: "EUR", Stock: MaxStock}); err != nil {
+	if _, err := s.PutProduct(ctx, seedHost, Product{SKU: "hot", Name: "Hot", PriceCents: 100, Currency: "EUR", Stock: MaxStock}); err != nil {
 		b.Fatal(err)
 	}
-	if err := s.SetLineup(ctx, "live1", []string{"hot"}); err != nil {
+	if err := s.PutLineup(ctx, seedAdmin, "live1", []string{"hot"}); err != nil {
 		b.Fatal(err)
 	}
 	var buyer atomic.Int64

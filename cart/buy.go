@@ -33,7 +33,7 @@ func (s *Shop) Buy(ctx context.Context, p *auth.Principal, stream string, body B
 	if body.Qty < 1 || body.Qty > MaxQty {
 		return Order{}, false, api.Errorf(api.BadRequest, "qty must be 1 to %d", MaxQty)
 	}
-	if err := auth.Check(p, auth.Buy, stream, ""); err != nil {
+	if err := auth.Check(p, auth.Buy, auth.On(stream, auth.Owner{})); err != nil {
 		return Order{}, false, err
 	}
 	if err := checkIdempotencyKey(key); err != nil {

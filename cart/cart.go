@@ -35,17 +35,18 @@ type CartItemBody struct {
 	Qty    int    `json:"qty"`
 }
 
-// Cart returns p's cart.
+// Cart returns p's cart. A token limited to one stream sees the cart
+// empty while it holds another stream's products.
 func (s *Shop) Cart(ctx context.Context, p *auth.Principal) (Cart, error) {
-	if p == nil {
-		return Cart{}, auth.ErrUnauthorized
+	if err := auth.Check(p, auth.Account, auth.Resource{}); err != nil {
+		return Cart{}, err
 	}
 	sc, err := s.store.Cart(ctx, p.Sub)
 	if err != nil {
 		return Cart{}, storeErr(err)
 	}
 	c := Cart{Items: []CartItem{}}
-	if len(sc.Lines) == 0 {
+	if len(sc.Lines) == 0 || !p.Can(auth.Buy, auth.On(sc.Stream, auth.Owner{})) {
 		return c, nil
 	}
 	skus := make([]string, len(sc.Lines))
@@ -93,7 +94,7 @@ func (s *Shop) SetCartItem(ctx context.Context, p *auth.Principal, sku string, b
 	if body.Qty < 0 || body.Qty > MaxQty {
 		return Cart{}, api.Errorf(api.BadRequest, "qty must be 0 to %d", MaxQty)
 	}
-	if err := auth.Check(p, auth.Buy, body.Stream, ""); err != nil {
+	if err := auth.Check(p, auth.Buy, auth.On(body.Stream, auth.Owner{})); err != nil {
 		return Cart{}, err
 	}
 	changes, err := s.store.SetCartItem(ctx, CartChange{User: p.Sub, Stream: body.Stream, SKU: sku, Qty: body.Qty, Now: s.now(), Hold: s.hold})
@@ -108,8 +109,8 @@ func (s *Shop) SetCartItem(ctx context.Context, p *auth.Principal, sku string, b
 // the price in effect now, or nothing when one cannot be had. key and fp
 // are as for Buy.
 func (s *Shop) Checkout(ctx context.Context, p *auth.Principal, key, fp string) (Order, bool, error) {
-	if p == nil {
-		return Order{}, false, auth.ErrUnauthorized
+	if err := auth.Check(p, auth.Account, auth.Resource{}); err != nil {
+		return Order{}, false, err
 	}
 	if err := checkIdempotencyKey(key); err != nil {
 		return Order{}, false, err
@@ -121,7 +122,7 @@ func (s *Shop) Checkout(ctx context.Context, p *auth.Principal, key, fp string) 
 			return Order{}, false, storeErr(err)
 		}
 		if len(sc.Lines) > 0 {
-			if err := auth.Check(p, auth.Buy, sc.Stream, ""); err != nil {
+			if err := auth.Check(p, auth.Buy, auth.On(sc.Stream, auth.Owner{})); err != nil {
 				return Order{}, false, err
 			}
 		}

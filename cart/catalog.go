@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/livecart/livecart/api"
+	"github.com/livecart/livecart/auth"
 )
 
 // Bounds on what the catalog, carts and orders accept.
@@ -41,6 +42,9 @@ type Product struct {
 	Stock       int    `json:"stock"`
 	ImageURL    string `json:"image_url,omitempty"`
 	Description string `json:"description,omitempty"`
+	// Owner is who owns the product: the host that created it, or its org.
+	// It is not shown to clients.
+	Owner auth.Owner `json:"-"`
 }
 
 // Card is the pinned product as every viewer of a stream sees it: the price

@@ -22,6 +22,10 @@ var (
 	ErrCartEmpty = api.New(api.Conflict, "the cart is empty")
 	// ErrCartFull: the cart already has MaxCartLines lines.
 	ErrCartFull = api.New(api.BadRequest, "the cart is full")
+	// ErrProductChanged: the product was created or changed hands between
+	// the read that checked who may write it and the write (the shop reads
+	// again and decides anew).
+	ErrProductChanged = api.New(api.Conflict, "the product changed while it was being written; try again")
 	// ErrIdempotencyMismatch: an Idempotency-Key reused with another body.
 	ErrIdempotencyMismatch = api.New(api.IdempotencyMismatch, "this Idempotency-Key was used with another request body")
 	// ErrIdempotencyInFlight: a request with the same Idempotency-Key is

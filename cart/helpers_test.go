@@ -39,13 +39,20 @@ func (c *testClock) Add(d time.Duration) {
 // owners is a fixed table of stream hosts.
 type owners map[string]string
 
-func (o owners) StreamOwner(ctx context.Context, id string) (string, error) {
+func (o owners) StreamOwner(ctx context.Context, id string) (auth.Owner, error) {
 	h, ok := o[id]
 	if !ok {
-		return "", api.Errorf(api.NotFound, "no stream %q", id)
+		return auth.Owner{}, api.Errorf(api.NotFound, "no stream %q", id)
 	}
-	return h, nil
+	return auth.Owner{Sub: h}, nil
 }
+
+// Principals the tests set the catalog up as: host1 creates the products,
+// an admin (who may put any product in any lineup) sets lineups.
+var (
+	seedHost  = &auth.Principal{Sub: "host1", Role: auth.Host}
+	seedAdmin = &auth.Principal{Sub: "seed-admin", Role: auth.Admin}
+)
 
 // recorder records the shop's events.
 type recorder struct {
@@ -196,14 +203,14 @@ func (h *harness) want(r response, status int, code api.Code) {
 
 func (h *harness) mustProduct(sku string, price int64, currency string, stock int) {
 	h.t.Helper()
-	if err := h.shop.PutProduct(h.t.Context(), Product{SKU: sku, Name: "Product " + sku, PriceCents: price, Currency: currency, Stock: stock}); err != nil {
+	if _, err := h.shop.PutProduct(h.t.Context(), seedHost, Product{SKU: sku, Name: "Product " + sku, PriceCents: price, Currency: currency, Stock: stock}); err != nil {
 		h.t.Fatal(err)
 	}
 }
 
 func (h *harness) mustLineup(stream string, skus ...string) {
 	h.t.Helper()
-	if err := h.shop.SetLineup(h.t.Context(), stream, skus); err != nil {
+	if err := h.shop.PutLineup(h.t.Context(), seedAdmin, stream, skus); err != nil {
 		h.t.Fatal(err)
 	}
 }

@@ -77,8 +77,8 @@ func (s *Shop) handlePutProduct(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if !p.HasRole(auth.Host, auth.Admin) {
-		s.fail(w, r, api.Errorf(api.Forbidden, "only a host or an admin may change the catalog: %w", auth.ErrForbidden))
+	if err := auth.Check(p, auth.Create, auth.Resource{}); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	var body struct {
@@ -95,7 +95,7 @@ func (s *Shop) handlePutProduct(w http.ResponseWriter, r *http.Request) {
 	}
 	prod := Product{SKU: r.PathValue("sku"), Name: body.Name, PriceCents: body.PriceCents, Currency: body.Currency,
 		Stock: body.Stock, ImageURL: body.ImageURL, Description: body.Description}
-	created, err := s.putProduct(r.Context(), prod)
+	created, err := s.PutProduct(r.Context(), p, prod)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -2,31 +2,52 @@ package cart
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/livecart/livecart/api"
 	"github.com/livecart/livecart/auth"
 )
 
-// PutProduct creates or replaces p in the catalog (no access check: the
-// HTTP handler checks roles; cmd/ seeds the demo with it). Stock set here
-// is what can be bought now; units held in carts come back on top of it
-// when their holds lapse.
-func (s *Shop) PutProduct(ctx context.Context, p Product) error {
-	_, err := s.putProduct(ctx, p)
-	return err
-}
-
-func (s *Shop) putProduct(ctx context.Context, p Product) (bool, error) {
-	if err := p.Validate(); err != nil {
+// PutProduct creates prod for by, who then owns it (by's org when its
+// token names one), or replaces it when by owns it or is an admin; created
+// reports which. A replaced product keeps its owner. Stock set here is what
+// can be bought now; units held in carts come back on top of it when their
+// holds lapse.
+func (s *Shop) PutProduct(ctx context.Context, by *auth.Principal, prod Product) (created bool, err error) {
+	if err := auth.Check(by, auth.Create, auth.Resource{}); err != nil {
 		return false, err
 	}
-	created, ch, err := s.store.PutProduct(ctx, p)
-	if err != nil {
-		return false, storeErr(err)
+	if err := prod.Validate(); err != nil {
+		return false, err
 	}
-	s.stockChanged([]StockChange{ch})
-	return created, nil
+	// Decide who may write from what is stored, then write only if that is
+	// still so; when it moved (a concurrent create), decide again.
+	for range 3 {
+		cur, err := s.store.Product(ctx, prod.SKU)
+		create := errors.Is(err, ErrProductNotFound)
+		switch {
+		case create:
+			prod.Owner = auth.OwnerOf(by)
+		case err != nil:
+			return false, storeErr(err)
+		default:
+			if err := auth.Check(by, auth.EditProduct, auth.Resource{Owner: cur.Owner}); err != nil {
+				return false, err
+			}
+			prod.Owner = cur.Owner
+		}
+		created, ch, err := s.store.PutProduct(ctx, prod, create)
+		if errors.Is(err, ErrProductChanged) {
+			continue
+		}
+		if err != nil {
+			return false, storeErr(err)
+		}
+		s.stockChanged([]StockChange{ch})
+		return created, nil
+	}
+	return false, ErrProductChanged
 }
 
 // Product returns the product with sku and its live stock.
@@ -38,10 +59,14 @@ func (s *Shop) Product(ctx context.Context, sku string) (Product, error) {
 	return p, storeErr(err)
 }
 
-// SetLineup replaces what can be bought in stream (no access check; see
-// PutLineup). Every sku must exist and appear once.
-func (s *Shop) SetLineup(ctx context.Context, stream string, skus []string) error {
+// PutLineup replaces what can be bought in stream for p, who must own
+// stream. Every sku must exist, appear once and be a product p may edit
+// (the host's own; an admin's any).
+func (s *Shop) PutLineup(ctx context.Context, p *auth.Principal, stream string, skus []string) error {
 	if err := validStream(stream); err != nil {
+		return err
+	}
+	if err := s.check(ctx, p, auth.Own, stream); err != nil {
 		return err
 	}
 	if len(skus) > MaxLineup {
@@ -57,6 +82,22 @@ func (s *Shop) SetLineup(ctx context.Context, stream string, skus []string) erro
 		}
 		seen[sku] = true
 	}
+	prods, err := s.store.Products(ctx, skus)
+	if err != nil {
+		return storeErr(err)
+	}
+	found := make(map[string]bool, len(prods))
+	for _, prod := range prods {
+		found[prod.SKU] = true
+		if err := auth.Check(p, auth.EditProduct, auth.Resource{Owner: prod.Owner}); err != nil {
+			return api.Errorf(api.Forbidden, "product %s belongs to another host; a lineup holds only the host's own products: %w", prod.SKU, auth.ErrForbidden)
+		}
+	}
+	for _, sku := range skus {
+		if !found[sku] {
+			return productNotFound(sku)
+		}
+	}
 	unpinned, err := s.store.SetLineup(ctx, stream, skus)
 	if err != nil {
 		return storeErr(err)
@@ -65,17 +106,6 @@ func (s *Shop) SetLineup(ctx context.Context, stream string, skus []string) erro
 		s.events.ProductCard(stream, nil)
 	}
 	return nil
-}
-
-// PutLineup is SetLineup for p, who must own stream.
-func (s *Shop) PutLineup(ctx context.Context, p *auth.Principal, stream string, skus []string) error {
-	if err := validStream(stream); err != nil {
-		return err
-	}
-	if err := s.check(ctx, p, auth.Own, stream); err != nil {
-		return err
-	}
-	return s.SetLineup(ctx, stream, skus)
 }
 
 // PinRequest is what POST /api/streams/{id}/pin carries.

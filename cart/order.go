@@ -77,22 +77,20 @@ func (s *Shop) Order(ctx context.Context, p *auth.Principal, id string) (Order, 
 	return o, nil
 }
 
-// mayManage checks that p is o's buyer, the host of o's stream, or an admin.
+// mayManage checks that p may read and cancel o: its buyer, the host of
+// o's stream or an admin, within the token's scope. The stream's owner is
+// looked up only when the buyer and scope alone do not decide.
 func (s *Shop) mayManage(ctx context.Context, p *auth.Principal, o Order) error {
-	if p == nil {
-		return auth.ErrUnauthorized
-	}
-	if p.Sub == o.User || p.Role == auth.Admin {
-		return nil
+	res := auth.Resource{Stream: o.Stream, Buyer: o.User}
+	if p == nil || p.Can(auth.ManageOrder, res) || !p.InScope(o.Stream) || p.Role != auth.Host {
+		return auth.Check(p, auth.ManageOrder, res)
 	}
 	owner, err := s.owners.StreamOwner(ctx, o.Stream)
 	if err != nil && api.CodeOf(err) != api.NotFound {
 		return err
 	}
-	if err := auth.Check(p, auth.Own, o.Stream, owner); err != nil {
-		return api.Errorf(api.Forbidden, "only the buyer, the stream's host or an admin may do this: %w", auth.ErrForbidden)
-	}
-	return nil
+	res.Owner = owner
+	return auth.Check(p, auth.ManageOrder, res)
 }
 
 // Cancel cancels order id for p (its buyer, the stream's host or an admin)
@@ -110,12 +108,41 @@ func (s *Shop) Cancel(ctx context.Context, p *auth.Principal, id string) (Order,
 	return o, nil
 }
 
-// Orders lists p's own orders, newest first.
+// Orders lists p's own orders, newest first. A token limited to one
+// stream lists only that stream's orders.
 func (s *Shop) Orders(ctx context.Context, p *auth.Principal, cursor string, limit int) ([]Order, string, error) {
-	if p == nil {
-		return nil, "", auth.ErrUnauthorized
+	if err := auth.Check(p, auth.Account, auth.Resource{}); err != nil {
+		return nil, "", err
 	}
-	return s.listOrders(ctx, OrderIndex{User: p.Sub}, cursor, limit)
+	if p.Stream == "" {
+		return s.listOrders(ctx, OrderIndex{User: p.Sub}, cursor, limit)
+	}
+	// Page through the user's orders keeping the stream's, so that a page
+	// still holds up to limit of them; bounded, so a user with many orders
+	// elsewhere gets a short page and a cursor to go on from.
+	var out []Order
+	for range 10 {
+		page, next, err := s.listOrders(ctx, OrderIndex{User: p.Sub}, cursor, limit)
+		if err != nil {
+			return nil, "", err
+		}
+		for i, o := range page {
+			if p.Can(auth.ManageOrder, auth.Resource{Stream: o.Stream, Buyer: o.User}) {
+				out = append(out, o)
+				if len(out) == limit {
+					if i == len(page)-1 {
+						return out, next, nil
+					}
+					return out, o.ID, nil
+				}
+			}
+		}
+		if next == "" {
+			return out, "", nil
+		}
+		cursor = next
+	}
+	return out, cursor, nil
 }
 
 // StreamOrders lists the orders of stream, newest first, for its host, its

@@ -44,10 +44,10 @@ func viewer(sub string) *auth.Principal {
 
 func seed(t *testing.T, s *Shop, sku string, stock int) {
 	t.Helper()
-	if err := s.PutProduct(t.Context(), Product{SKU: sku, Name: "P " + sku, PriceCents: 500, Currency: "EUR", Stock: stock}); err != nil {
+	if _, err := s.PutProduct(t.Context(), seedHost, Product{SKU: sku, Name: "P " + sku, PriceCents: 500, Currency: "EUR", Stock: stock}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetLineup(t.Context(), "live1", []string{sku}); err != nil {
+	if err := s.PutLineup(t.Context(), seedAdmin, "live1", []string{sku}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -206,7 +206,7 @@ func TestRedisSoldOutAcrossNodes(t *testing.T) {
 	runShop(t, b)
 	seed(t, a, "z", 1)
 	seed(t, a, "a", 1)
-	if err := a.SetLineup(t.Context(), "live1", []string{"a", "z"}); err != nil {
+	if err := a.PutLineup(t.Context(), seedAdmin, "live1", []string{"a", "z"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := a.Buy(t.Context(), viewer("v1"), "live1", BuyBody{SKU: "a", Qty: 1}, "k1", "fp"); err != nil {
@@ -222,7 +222,7 @@ func TestRedisSoldOutAcrossNodes(t *testing.T) {
 	}
 	srv.StartAgain()
 	eventually(t, "Redis to answer", func() bool { return a.Ready(t.Context()) == nil })
-	if err := a.PutProduct(t.Context(), Product{SKU: "a", Name: "P a", PriceCents: 500, Currency: "EUR", Stock: 3}); err != nil {
+	if _, err := a.PutProduct(t.Context(), seedHost, Product{SKU: "a", Name: "P a", PriceCents: 500, Currency: "EUR", Stock: 3}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "node B to hear of the restock", func() bool { return !b.soldOut.isSoldOut("a") })

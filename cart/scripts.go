@@ -174,6 +174,8 @@ func (rep scriptReply) err(stream string) error {
 		return ErrCartEmpty
 	case "cancelled":
 		return ErrAlreadyCancelled
+	case "product_changed":
+		return ErrProductChanged
 	}
 	return fmt.Errorf("cart: unexpected script answer %q", rep.code)
 }

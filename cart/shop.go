@@ -21,10 +21,10 @@ import (
 	"github.com/livecart/livecart/auth"
 )
 
-// Owners tells who hosts a stream. StreamOwner returns the host's sub, or
-// an error with code api.NotFound when the stream does not exist.
+// Owners tells who owns a stream. StreamOwner returns its owner (host and
+// org), or an error with code api.NotFound when the stream does not exist.
 type Owners interface {
-	StreamOwner(ctx context.Context, id string) (string, error)
+	StreamOwner(ctx context.Context, id string) (auth.Owner, error)
 }
 
 // Events is what the shop tells the live rooms. The shop calls it after an
@@ -168,18 +168,18 @@ func (s *Shop) Ready(ctx context.Context) error { return s.store.Ping(ctx) }
 // check checks that p may do a on stream, looking the owner up when the
 // action needs it.
 func (s *Shop) check(ctx context.Context, p *auth.Principal, a auth.Action, stream string) error {
-	if p == nil {
-		return auth.Check(p, a, stream, "")
+	res := auth.On(stream, auth.Owner{})
+	if p == nil || !p.InScope(stream) {
+		return auth.Check(p, a, res)
 	}
-	owner := ""
 	if a == auth.Own || a == auth.Moderate {
 		o, err := s.owners.StreamOwner(ctx, stream)
 		if err != nil {
 			return err
 		}
-		owner = o
+		res.Owner = o
 	}
-	return auth.Check(p, a, stream, owner)
+	return auth.Check(p, a, res)
 }
 
 // stockChanged tells the sold-out marks and the rooms about changes. Room

@@ -13,8 +13,11 @@ import (
 // Errors carry api codes (ErrOutOfStock, ErrNotInLineup, …); a store that
 // cannot be reached answers errors with code api.Unavailable.
 type Store interface {
-	// PutProduct creates or replaces p; created reports which.
-	PutProduct(ctx context.Context, p Product) (created bool, ch StockChange, err error)
+	// PutProduct creates p (create: only when no product has its sku) or
+	// replaces it (only when it exists and is owned by p.Owner); otherwise
+	// it changes nothing and answers ErrProductChanged. created reports
+	// which happened.
+	PutProduct(ctx context.Context, p Product, create bool) (created bool, ch StockChange, err error)
 	// Product returns the product with sku, or ErrProductNotFound.
 	Product(ctx context.Context, sku string) (Product, error)
 	// Products returns the products with skus that exist, in that order.

@@ -2,6 +2,7 @@ package cart
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sort"
 	"sync"
@@ -73,9 +74,13 @@ func NewMemoryStore(now func() time.Time) *MemoryStore {
 }
 
 // PutProduct implements Store.
-func (m *MemoryStore) PutProduct(ctx context.Context, p Product) (bool, StockChange, error) {
+func (m *MemoryStore) PutProduct(ctx context.Context, p Product, create bool) (bool, StockChange, error) {
 	m.mu.Lock()
 	old, ok := m.products[p.SKU]
+	if ok == create || (ok && old.Owner != p.Owner) {
+		m.mu.Unlock()
+		return false, StockChange{}, fmt.Errorf("put product %s: %w", p.SKU, ErrProductChanged)
+	}
 	np := &memProduct{Product: p}
 	if ok {
 		np.version = old.version

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/livecart/livecart/auth"
 )
 
 var _ Store = (*RedisStore)(nil)
@@ -71,12 +73,20 @@ func (r *RedisStore) ctx(ctx context.Context) (context.Context, context.CancelFu
 }
 
 // PutProduct implements Store.
-func (r *RedisStore) PutProduct(ctx context.Context, p Product) (bool, StockChange, error) {
-	rep, err := r.run(ctx, r.s.product, p.SKU, p.Name, p.PriceCents, p.Currency, p.Stock, p.ImageURL, p.Description)
+func (r *RedisStore) PutProduct(ctx context.Context, p Product, create bool) (bool, StockChange, error) {
+	mode := "replace"
+	if create {
+		mode = "create"
+	}
+	rep, err := r.run(ctx, r.s.product, p.SKU, p.Name, p.PriceCents, p.Currency, p.Stock, p.ImageURL, p.Description,
+		p.Owner.Sub, p.Owner.Org, mode)
 	if err != nil {
 		return false, StockChange{}, err
 	}
-	if err := rep.err(""); err != nil || len(rep.changes) != 1 {
+	if err := rep.err(""); err != nil {
+		return false, StockChange{}, err
+	}
+	if len(rep.changes) != 1 {
 		return false, StockChange{}, errors.Join(err, errors.New("cart: product script answered no change"))
 	}
 	return rep.detail == "created", rep.changes[0], nil
@@ -118,7 +128,7 @@ func (r *RedisStore) Products(ctx context.Context, skus []string) ([]Product, er
 		price, _ := strconv.ParseInt(h["price"], 10, 64)
 		stock, _ := strconv.Atoi(h["stock"])
 		out = append(out, Product{SKU: skus[i], Name: h["name"], PriceCents: price, Currency: h["cur"],
-			Stock: stock, ImageURL: h["img"], Description: h["desc"]})
+			Stock: stock, ImageURL: h["img"], Description: h["desc"], Owner: auth.Owner{Sub: h["owner"], Org: h["org"]}})
 	}
 	return out, nil
 }

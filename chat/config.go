@@ -14,7 +14,7 @@ import (
 // Owners tells the room who owns a stream. StreamOwner returns an error
 // with api code not_found when there is no such stream.
 type Owners interface {
-	StreamOwner(ctx context.Context, id string) (string, error)
+	StreamOwner(ctx context.Context, id string) (auth.Owner, error)
 }
 
 // Streams gives the stream as GET /api/streams/{id} answers it, for

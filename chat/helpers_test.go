@@ -46,14 +46,14 @@ func (c *fakeClock) Advance(d time.Duration) {
 // owners knows stream "s1" (host "host1") and "s2" (host "host2").
 type owners struct{}
 
-func (owners) StreamOwner(ctx context.Context, id string) (string, error) {
+func (owners) StreamOwner(ctx context.Context, id string) (auth.Owner, error) {
 	switch id {
 	case "s1":
-		return "host1", nil
+		return auth.Owner{Sub: "host1"}, nil
 	case "s2":
-		return "host2", nil
+		return auth.Owner{Sub: "host2"}, nil
 	}
-	return "", api.Errorf(api.NotFound, "no stream %q", id)
+	return auth.Owner{}, api.Errorf(api.NotFound, "no stream %q", id)
 }
 
 type streams struct{}

@@ -550,5 +550,5 @@ func TestPin(t *testing.T) {
 type nilPinner struct{}
 
 func (nilPinner) Pin(ctx context.Context, p *auth.Principal, stream, sku string) error {
-	return auth.Check(p, auth.Own, stream, "someone-else")
+	return auth.Check(p, auth.Own, auth.On(stream, auth.Owner{Sub: "someone-else"}))
 }

@@ -125,7 +125,7 @@ func (r *Rooms) serveWS(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if p != nil && !p.InScope(stream) {
-		api.WriteError(w, req, r.cfg.Log, auth.Check(p, auth.Watch, stream, ""))
+		api.WriteError(w, req, r.cfg.Log, auth.Check(p, auth.Watch, auth.On(stream, auth.Owner{})))
 		return
 	}
 	q := req.URL.Query()
@@ -165,7 +165,7 @@ func (r *Rooms) serveWS(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	defer r.release(h)
-	c := newClient(r, h, conn, p, p.Can(auth.Moderate, stream, owner))
+	c := newClient(r, h, conn, p, p.Can(auth.Moderate, auth.On(stream, owner)))
 	h.add(c)
 	defer h.remove(c)
 	go c.writeLoop()

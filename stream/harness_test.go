@@ -101,7 +101,7 @@ func mustRelay(tb testing.TB, mod func(*Config)) *relay {
 // stream creates a stream hosted by sub.
 func (r *relay) stream(tb testing.TB, id, host string) {
 	tb.Helper()
-	if _, err := r.svc.Create(tb.Context(), id, "Show "+id, host); err != nil {
+	if _, err := r.svc.Create(tb.Context(), id, "Show "+id, auth.Owner{Sub: host}); err != nil {
 		tb.Fatal(err)
 	}
 }

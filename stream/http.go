@@ -58,8 +58,8 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if !p.HasRole(auth.Host, auth.Admin) {
-		s.fail(w, r, api.New(api.Forbidden, "only a host or an admin may create a stream"))
+	if err := auth.Check(p, auth.Create, auth.Resource{}); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	var req createRequest
@@ -76,7 +76,7 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, api.Errorf(api.BadRequest, "title is longer than %d bytes", MaxTitle))
 		return
 	}
-	v, err := s.Create(r.Context(), req.ID, req.Title, p.Sub)
+	v, err := s.Create(r.Context(), req.ID, req.Title, auth.OwnerOf(p))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -105,7 +105,7 @@ func (s *Service) checkOwn(r *http.Request, id string) error {
 	if err != nil {
 		return err
 	}
-	return auth.Check(p, auth.Own, id, owner)
+	return auth.Check(p, auth.Own, auth.On(id, owner))
 }
 
 // handleEnd is POST /api/streams/{id}/end.

@@ -226,14 +226,14 @@ func (s *Service) isClosing() bool {
 	}
 }
 
-// StreamOwner returns the sub of the stream's host; an error with code
+// StreamOwner returns who owns the stream (its host, or its org); an error with code
 // not_found when there is no such stream.
-func (s *Service) StreamOwner(ctx context.Context, id string) (string, error) {
+func (s *Service) StreamOwner(ctx context.Context, id string) (auth.Owner, error) {
 	st, err := s.store.Get(ctx, id)
 	if err != nil {
-		return "", err
+		return auth.Owner{}, err
 	}
-	return st.Host, nil
+	return st.Owner(), nil
 }
 
 // View returns the stream as GET /api/streams/{id} answers it.
@@ -260,14 +260,14 @@ func (s *Service) view(ctx context.Context, st Stream) (View, error) {
 
 // Create adds a stream hosted by host; conflict when id exists. An empty
 // id is generated.
-func (s *Service) Create(ctx context.Context, id, title, host string) (View, error) {
+func (s *Service) Create(ctx context.Context, id, title string, owner auth.Owner) (View, error) {
 	if id == "" {
 		id = randomID(5)
 	}
 	if !validID(id) {
 		return View{}, api.Errorf(api.BadRequest, "stream id %q must be 1 to 64 of a-z, 0-9 and -", id)
 	}
-	st := Stream{ID: id, Title: title, Host: host, Status: Offline, CreatedAt: s.now().UTC().Truncate(time.Millisecond)}
+	st := Stream{ID: id, Title: title, Host: owner.Sub, Org: owner.Org, Status: Offline, CreatedAt: s.now().UTC().Truncate(time.Millisecond)}
 	if err := s.store.Create(ctx, st); err != nil {
 		return View{}, err
 	}

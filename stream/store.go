@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/livecart/livecart/api"
+	"github.com/livecart/livecart/auth"
 )
 
 // Status is where a stream is in its life.
@@ -24,9 +25,12 @@ const (
 
 // Stream is a stream as the Store keeps it.
 type Stream struct {
-	ID        string    `json:"id"`
-	Title     string    `json:"title"`
-	Host      string    `json:"host"`
+	ID    string `json:"id"`
+	Title string `json:"title"`
+	Host  string `json:"host"`
+	// Org is the brand the stream belongs to when its host's token named
+	// one: every host of the org owns the stream.
+	Org       string    `json:"org,omitempty"`
 	Status    Status    `json:"status"`
 	CreatedAt time.Time `json:"created_at"`
 }
@@ -61,3 +65,6 @@ var idPattern = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
 
 // validID reports whether id is a well-formed stream id: [a-z0-9-]{1,64}.
 func validID(id string) bool { return idPattern.MatchString(id) }
+
+// Owner is who owns st: its org when it has one, else its host.
+func (st Stream) Owner() auth.Owner { return auth.Owner{Sub: st.Host, Org: st.Org} }

@@ -14,7 +14,7 @@ import (
 
 // RedisStore is a Store in Redis, shared by every node that uses the same
 // server. Each stream is a hash livecart:stream:{id} (fields id, title,
-// host, status, created_at in Unix milliseconds); the set livecart:streams
+// host, org, status, created_at in Unix milliseconds); the set livecart:streams
 // holds every id. It is safe for concurrent use.
 type RedisStore struct {
 	rdb *redis.Client
@@ -33,7 +33,7 @@ const (
 // createScript: KEYS[1] the stream hash, KEYS[2] the id set; ARGV the fields.
 var createScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'id', ARGV[1], 'title', ARGV[2], 'host', ARGV[3], 'status', ARGV[4], 'created_at', ARGV[5])
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'title', ARGV[2], 'host', ARGV[3], 'status', ARGV[4], 'created_at', ARGV[5], 'org', ARGV[6])
 redis.call('SADD', KEYS[2], ARGV[1])
 return 1
 `)
@@ -55,7 +55,7 @@ func unavailable(err error, op string) error {
 // Create implements Store.
 func (s *RedisStore) Create(ctx context.Context, st Stream) error {
 	n, err := createScript.Run(ctx, s.rdb, []string{redisStreamKeyPf + st.ID, redisStreamsKey},
-		st.ID, st.Title, st.Host, string(st.Status), strconv.FormatInt(st.CreatedAt.UnixMilli(), 10)).Int()
+		st.ID, st.Title, st.Host, string(st.Status), strconv.FormatInt(st.CreatedAt.UnixMilli(), 10), st.Org).Int()
 	if err != nil {
 		return unavailable(err, "create")
 	}
@@ -133,6 +133,7 @@ func streamFromHash(m map[string]string) Stream {
 		ID:        m["id"],
 		Title:     m["title"],
 		Host:      m["host"],
+		Org:       m["org"],
 		Status:    Status(m["status"]),
 		CreatedAt: time.UnixMilli(ms).UTC(),
 	}

@@ -19,7 +19,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) Store) {
 	created := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	t.Run("CreateGet", func(t *testing.T) {
 		s := newStore(t)
-		want := Stream{ID: "a", Title: "Spring drop", Host: "h1", Status: Offline, CreatedAt: created}
+		want := Stream{ID: "a", Title: "Spring drop", Host: "h1", Org: "acme", Status: Offline, CreatedAt: created}
 		if err := s.Create(t.Context(), want); err != nil {
 			t.Fatal(err)
 		}

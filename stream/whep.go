@@ -90,7 +90,7 @@ func (s *Service) handleWHEP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := auth.Check(p, auth.Watch, id, st.Host); err != nil {
+	if err := auth.Check(p, auth.Watch, auth.On(id, st.Owner())); err != nil {
 		s.fail(w, r, err)
 		return
 	}

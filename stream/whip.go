@@ -79,7 +79,7 @@ func (s *Service) handleWHIP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := auth.Check(p, auth.Own, id, st.Host); err != nil {
+	if err := auth.Check(p, auth.Own, auth.On(id, st.Owner())); err != nil {
 		s.fail(w, r, err)
 		return
 	}

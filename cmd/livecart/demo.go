@@ -31,7 +31,9 @@ var demoProducts = []cart.Product{
 // shared Redis already has them) and prints the URLs, with tokens, of the
 // studio, the moderator console, the viewer page and OBS's WHIP settings.
 func (a *app) seedDemo(ctx context.Context, addr net.Addr, out io.Writer) error {
-	if _, err := a.parts.streams.Create(ctx, demoStream, "livecart demo: the spring drop", demoHost); err != nil && api.CodeOf(err) != api.Conflict {
+	// The demo is set up as its host would do it, through the same checks.
+	owner := &auth.Principal{Sub: demoHost, Name: "Demo host", Role: auth.Host}
+	if _, err := a.parts.streams.Create(ctx, demoStream, "livecart demo: the spring drop", auth.OwnerOf(owner)); err != nil && api.CodeOf(err) != api.Conflict {
 		return fmt.Errorf("demo stream: %w", err)
 	}
 	var skus []string
@@ -40,12 +42,12 @@ func (a *app) seedDemo(ctx context.Context, addr net.Addr, out io.Writer) error 
 			skus = append(skus, p.SKU) // kept: its stock is live
 			continue
 		}
-		if err := a.parts.shop.PutProduct(ctx, p); err != nil {
+		if _, err := a.parts.shop.PutProduct(ctx, owner, p); err != nil {
 			return fmt.Errorf("demo product %s: %w", p.SKU, err)
 		}
 		skus = append(skus, p.SKU)
 	}
-	if err := a.parts.shop.SetLineup(ctx, demoStream, skus); err != nil {
+	if err := a.parts.shop.PutLineup(ctx, owner, demoStream, skus); err != nil {
 		return fmt.Errorf("demo lineup: %w", err)
 	}
 

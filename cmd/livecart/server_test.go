@@ -153,7 +153,7 @@ func TestHealthAndMetrics(t *testing.T) {
 func TestTokenCommand(t *testing.T) {
 	var out, errOut bytes.Buffer
 	p := &program{getenv: env(map[string]string{"LIVECART_SECRET": testSecret}), stdout: &out, stderr: &errOut}
-	if code := p.run(t.Context(), []string{"token", "--role", "host", "--sub", "h1", "--name", "Mia", "--stream", "s1", "--ttl", "2h"}); code != 0 {
+	if code := p.run(t.Context(), []string{"token", "--role", "host", "--sub", "h1", "--name", "Mia", "--stream", "s1", "--org", "acme", "--ttl", "2h"}); code != 0 {
 		t.Fatalf("token exited %d: %s", code, errOut.String())
 	}
 	tok := strings.TrimSpace(out.String())
@@ -165,7 +165,7 @@ func TestTokenCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (auth.Principal{Sub: "h1", Name: "Mia", Role: auth.Host, Stream: "s1"}); *got != want {
+	if want := (auth.Principal{Sub: "h1", Name: "Mia", Role: auth.Host, Stream: "s1", Org: "acme"}); *got != want {
 		t.Errorf("token claims = %+v, want %+v", *got, want)
 	}
 	for _, args := range [][]string{

@@ -18,10 +18,11 @@ func (p *program) token(args []string) error {
 	sub := fs.String("sub", "", "the user id (required)")
 	name := fs.String("name", "", "display name (default: the sub)")
 	stream := fs.String("stream", "", "limit the token to this stream")
+	org := fs.String("org", "", "the brand the user acts for: what a host creates belongs to the org")
 	ttl := fs.Duration("ttl", time.Hour, "how long the token is valid")
 	secret := fs.String("secret", p.getenv("LIVECART_SECRET"), "HS256 key (env LIVECART_SECRET)")
 	fs.Usage = func() {
-		fmt.Fprintf(p.stderr, "usage: livecart token --role R --sub U [--name N] [--stream S] [--ttl 1h]\n\nPrints a token signed with LIVECART_SECRET.\n\nflags:\n")
+		fmt.Fprintf(p.stderr, "usage: livecart token --role R --sub U [--name N] [--stream S] [--org O] [--ttl 1h]\n\nPrints a token signed with LIVECART_SECRET.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -47,7 +48,7 @@ func (p *program) token(args []string) error {
 	if err != nil {
 		return err
 	}
-	tok, err := s.Issue(auth.Principal{Sub: *sub, Name: *name, Role: r, Stream: *stream}, *ttl)
+	tok, err := s.Issue(auth.Principal{Sub: *sub, Name: *name, Role: r, Stream: *stream, Org: *org}, *ttl)
 	if err != nil {
 		return err
 	}
