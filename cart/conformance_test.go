@@ -32,6 +32,9 @@ func testShop(t *testing.T, newStore newStoreFunc) {
 		{"Checkout", testCheckout},
 		{"Cancel", testCancel},
 		{"OrderAccess", testOrderAccess},
+		{"Tenancy", testTenancy},
+		{"ProductPrecondition", testProductPrecondition},
+		{"Scopes", testScopes},
 		{"OrderLists", testOrderLists},
 		{"Race500For50", testRace},
 	}
