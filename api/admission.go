@@ -56,16 +56,38 @@ func (c *Clients) Resolve(r *http.Request) string {
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 	client := peer
 	for i := len(hops) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
+		a, ok := parseHop(hops[i])
+		if !ok {
 			break
 		}
-		client = a.Unmap()
+		client = a
 		if !c.isTrusted(client) {
 			break
 		}
 	}
 	return client.String()
+}
+
+// parseHop reads one X-Forwarded-For entry: an address, possibly with a
+// port ("192.0.2.1:4711", "[2001:db8::1]:4711"), as some proxies write it.
+func parseHop(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	return netip.Addr{}, false
+}
+
+// Handler returns next with each request's client address, as Resolve
+// finds it, in the request's context (WithClient), so that ClientOf sees it
+// everywhere behind it.
+func (c *Clients) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(WithClient(r.Context(), c.Resolve(r))))
+	})
 }
 
 type clientKey struct{}
@@ -108,17 +130,19 @@ func NewGate(what string, perClient, total int) *Gate {
 }
 
 // Enter admits one holder for client, or refuses: 429 rate_limited when the
-// client holds its bound, 503 unavailable when the node holds its total;
-// both with Retry-After. A successful Enter must be paired with one call of
-// the release it returns (further calls do nothing).
+// client holds its bound, else 503 unavailable when the node holds its
+// total; both with Retry-After. Clients are counted by ClientGroup: an IPv6
+// client shares its bound with its /64. A successful Enter must be paired
+// with one call of the release it returns (further calls do nothing).
 func (g *Gate) Enter(client string) (release func(), err error) {
+	client = ClientGroup(client)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.n >= g.total {
-		return nil, &Error{Code: Unavailable, Message: "this node is at its bound of " + g.what + "; try another node or later", RetryAfter: 2}
-	}
 	if g.by[client] >= g.perClient {
 		return nil, &Error{Code: RateLimited, Message: "too many " + g.what + " from this address; close some or retry later", RetryAfter: 2}
+	}
+	if g.n >= g.total {
+		return nil, &Error{Code: Unavailable, Message: "this node is at its bound of " + g.what + "; try another node or later", RetryAfter: 2}
 	}
 	g.n++
 	g.by[client]++
@@ -133,6 +157,21 @@ func (g *Gate) leave(client string) {
 	if g.by[client]--; g.by[client] <= 0 {
 		delete(g.by, client)
 	}
+}
+
+// ClientGroup is what a per-client bound counts a client address as: an
+// IPv4 address as itself, an IPv6 address as its /64 (one subscriber's
+// network, whose addresses cost nothing to vary), anything else as itself.
+func ClientGroup(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil || !a.Unmap().Is6() {
+		return addr
+	}
+	p, err := a.Prefix(64)
+	if err != nil {
+		return addr
+	}
+	return p.String()
 }
 
 // Held reports how many holders the gate admits now, in all.

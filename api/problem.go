@@ -1,6 +1,8 @@
 // Package api is livecart's HTTP edge shared by every capability: the error
-// codes of the public contract, problem+json responses (RFC 9457), JSON
-// request bodies and list pages.
+// codes of the public contract, problem+json responses (RFC 9457), strict
+// JSON request bodies, text field checks, list pages, the origin policy, and
+// the middleware every request passes before its route (client addresses,
+// admission, head limits, the body deadline, 404 and 405).
 //
 // Domain packages express failures as errors that carry a Code (sentinels
 // made with New, or errors made with Errorf, wrapped with %w as they travel);
@@ -40,6 +42,18 @@ const (
 	TooLarge Code = "too_large"
 	// MethodNotAllowed answers 405; its code on the wire is bad_request.
 	MethodNotAllowed Code = "method_not_allowed"
+	// RequestTimeout answers a request whose body did not arrive in time
+	// with 408; its code on the wire is bad_request.
+	RequestTimeout Code = "request_timeout"
+	// URITooLong answers a request target over the server's limit with 414;
+	// its code on the wire is bad_request.
+	URITooLong Code = "uri_too_long"
+	// UnsupportedMediaType answers a body of a type the endpoint does not
+	// take with 415; its code on the wire is bad_request.
+	UnsupportedMediaType Code = "unsupported_media_type"
+	// HeaderTooLarge answers request headers over the server's limit with
+	// 431; its code on the wire is bad_request.
+	HeaderTooLarge Code = "header_too_large"
 )
 
 // Status is the HTTP status that answers an error with this code.
@@ -65,6 +79,14 @@ func (c Code) Status() int {
 		return http.StatusRequestEntityTooLarge
 	case MethodNotAllowed:
 		return http.StatusMethodNotAllowed
+	case RequestTimeout:
+		return http.StatusRequestTimeout
+	case URITooLong:
+		return http.StatusRequestURITooLong
+	case HeaderTooLarge:
+		return http.StatusRequestHeaderFieldsTooLarge
+	case UnsupportedMediaType:
+		return http.StatusUnsupportedMediaType
 	default:
 		return http.StatusInternalServerError
 	}
@@ -73,7 +95,7 @@ func (c Code) Status() int {
 // wire is the code a client sees.
 func (c Code) wire() Code {
 	switch c {
-	case TooLarge, MethodNotAllowed:
+	case TooLarge, MethodNotAllowed, RequestTimeout, URITooLong, HeaderTooLarge, UnsupportedMediaType:
 		return BadRequest
 	}
 	return c

@@ -26,6 +26,11 @@ func TestWriteError(t *testing.T) {
 		{"errorf wraps", Errorf(Conflict, "again: %w", errSoldOut), 409, Conflict, "again: sold out", ""},
 		{"unavailable", Unavailablef(errors.New("dial tcp: refused"), "the store is unavailable"), 503, Unavailable, "the store is unavailable", "1"},
 		{"too large", New(TooLarge, "too big"), 413, BadRequest, "too big", ""},
+		{"method not allowed", New(MethodNotAllowed, "no"), 405, BadRequest, "no", ""},
+		{"request timeout", New(RequestTimeout, "slow"), 408, BadRequest, "slow", ""},
+		{"unsupported media type", New(UnsupportedMediaType, "sdp"), 415, BadRequest, "sdp", ""},
+		{"URI too long", New(URITooLong, "long"), 414, BadRequest, "long", ""},
+		{"header too large", New(HeaderTooLarge, "big"), 431, BadRequest, "big", ""},
 		{"unclassified hides text", errors.New("secret internals"), 500, Internal, "internal error", ""},
 		{"every contract code", New(IdempotencyMismatch, "other body"), 422, IdempotencyMismatch, "other body", ""},
 		{"rate limited", New(RateLimited, "slow down"), 429, RateLimited, "slow down", ""},
@@ -74,12 +79,12 @@ func TestDecodeJSON(t *testing.T) {
 		{name: "ok", body: `{"name":"a","price_cents":5}`},
 		{name: "ok with charset", ct: "application/json; charset=utf-8", body: `{"name":"a"}`},
 		{name: "unknown field", body: `{"name":"a","colour":"red"}`, wantCode: BadRequest, wantDetail: `unknown field "colour"`},
-		{name: "wrong type", body: `{"price_cents":"5"}`, wantCode: BadRequest, wantDetail: `field "price_cents" must be int64`},
+		{name: "wrong type", body: `{"price_cents":"5"}`, wantCode: BadRequest, wantDetail: `field "price_cents" must be an integer, not a string`},
 		{name: "syntax", body: `{"name":`, wantCode: BadRequest, wantDetail: "unexpected end"},
 		{name: "trailing", body: `{"name":"a"} {}`, wantCode: BadRequest, wantDetail: "after the JSON value"},
 		{name: "empty", body: ``, wantCode: BadRequest, wantDetail: "empty"},
 		{name: "too large", body: `{"name":"` + strings.Repeat("a", 100) + `"}`, max: 50, wantCode: TooLarge, wantDetail: "larger than 50 bytes"},
-		{name: "content type", ct: "text/plain", body: `{}`, wantCode: BadRequest, wantDetail: "Content-Type"},
+		{name: "content type", ct: "text/plain", body: `{}`, wantCode: UnsupportedMediaType, wantDetail: "Content-Type"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -52,20 +51,11 @@ func GuestHandler(s *Signer, allow func(r *http.Request) bool) http.Handler {
 // of valid UTF-8 with no control characters.
 func CleanName(name string) (string, error) {
 	name = strings.TrimSpace(name)
-	if !utf8.ValidString(name) {
-		return "", api.New(api.BadRequest, "name must be valid UTF-8")
-	}
-	n := utf8.RuneCountInString(name)
-	if n == 0 {
+	if name == "" {
 		return "", api.New(api.BadRequest, "name is required")
 	}
-	if n > MaxNameLen {
-		return "", api.Errorf(api.BadRequest, "name is longer than %d characters", MaxNameLen)
-	}
-	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
-			return "", api.New(api.BadRequest, "name must not contain control characters")
-		}
+	if err := api.Name("name", name, MaxNameLen); err != nil {
+		return "", err
 	}
 	return name, nil
 }

@@ -190,3 +190,30 @@ func TestIdentify(t *testing.T) {
 		})
 	}
 }
+
+// Display names are names others read beside their own text: no control
+// characters, no invalid UTF-8, no bidirectional overrides.
+func TestCleanName(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"  Ana ", "Ana", true},
+		{"Zoë 🛍", "Zoë 🛍", true},
+		{"", "", false},
+		{"   ", "", false},
+		{"a\u0007b", "", false},
+		{"a\nb", "", false},
+		{"abc\u202Eevil", "", false},
+		{"\xff", "", false},
+		{string(make([]rune, MaxNameLen+1)), "", false},
+	} {
+		got, err := CleanName(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("CleanName(%q) = %q, %v; want %q, ok %v", tc.in, got, err, tc.want, tc.ok)
+		}
+		if err != nil && api.CodeOf(err) != api.BadRequest {
+			t.Errorf("CleanName(%q) code = %q, want bad_request", tc.in, api.CodeOf(err))
+		}
+	}
+}

@@ -113,8 +113,11 @@ func (p *Product) Validate() error {
 		return err
 	}
 	p.Name = strings.TrimSpace(p.Name)
-	if n := utf8.RuneCountInString(p.Name); n == 0 || n > MaxNameLen || !utf8.ValidString(p.Name) || hasControl(p.Name) {
-		return api.Errorf(api.BadRequest, "name must be 1 to %d characters of text", MaxNameLen)
+	if p.Name == "" {
+		return api.New(api.BadRequest, "name is required")
+	}
+	if err := api.Name("name", p.Name, MaxNameLen); err != nil {
+		return err
 	}
 	if p.PriceCents < 0 || p.PriceCents > MaxPriceCents {
 		return api.Errorf(api.BadRequest, "price_cents must be 0 to %d", MaxPriceCents)
@@ -134,8 +137,14 @@ func (p *Product) Validate() error {
 			return api.Errorf(api.BadRequest, "image_url must be an absolute http(s) URL or a path on this server, at most %d bytes", MaxURLLen)
 		}
 	}
-	if utf8.RuneCountInString(p.Description) > MaxDescriptionLen || !utf8.ValidString(p.Description) {
-		return api.Errorf(api.BadRequest, "description must be at most %d characters of text", MaxDescriptionLen)
+	// A description may run over several lines; each is checked as text.
+	if utf8.RuneCountInString(p.Description) > MaxDescriptionLen {
+		return api.Errorf(api.BadRequest, "description must be at most %d characters", MaxDescriptionLen)
+	}
+	for line := range strings.SplitSeq(p.Description, "\n") {
+		if err := api.Text("description", line, 0); err != nil {
+			return err
+		}
 	}
 	return nil
 }

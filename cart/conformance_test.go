@@ -82,6 +82,15 @@ func testProducts(t *testing.T, h *harness) {
 		{"bad image url", "x", map[string]any{"name": "n", "price_cents": 1, "currency": "EUR", "stock": 1, "image_url": "javascript:alert(1)"}},
 		{"protocol-relative image url", "x", map[string]any{"name": "n", "price_cents": 1, "currency": "EUR", "stock": 1, "image_url": "//evil.example/x.png"}},
 		{"relative image path", "x", map[string]any{"name": "n", "price_cents": 1, "currency": "EUR", "stock": 1, "image_url": "img/x.png"}},
+		// Keys are case-sensitive and appear once: "Stock" is not "stock".
+		{"key in another case", "x", `{"name":"n","price_cents":1,"currency":"EUR","stock":5,"Stock":999999}`},
+		{"duplicate key", "x", `{"name":"n","price_cents":1,"currency":"EUR","stock":5,"stock":999999}`},
+		{"invalid UTF-8", "x", "{\"name\":\"n\xff\",\"price_cents\":1,\"currency\":\"EUR\",\"stock\":1}"},
+		{"lone surrogate", "x", `{"name":"n\ud800","price_cents":1,"currency":"EUR","stock":1}`},
+		{"control character in name", "x", `{"name":"n\u0007","price_cents":1,"currency":"EUR","stock":1}`},
+		{"bidi override in name", "x", map[string]any{"name": "gift\u202Etxt.exe", "price_cents": 1, "currency": "EUR", "stock": 1}},
+		{"control character in description", "x", map[string]any{"name": "n", "price_cents": 1, "currency": "EUR", "stock": 1, "description": "a\u0000b"}},
+		{"not JSON", "x", `this is not json {{{`},
 	}
 	for _, b := range bad {
 		if r := h.do("PUT", "/api/products/"+b.sku, host, b.body); r.status != 400 || r.code() != api.BadRequest {
@@ -476,6 +485,12 @@ func testCheckout(t *testing.T, h *harness) {
 	h.want(h.do("PUT", "/api/cart/items/b", v, CartItemBody{Stream: "live1", Qty: 1}), 200, "")
 	h.want(h.do("POST", "/api/streams/live1/pin", h.token(auth.Host, "host1"), map[string]any{"sku": "b", "price_cents": 199}), 200, "")
 	h.want(h.do("POST", "/api/cart/checkout", h.token(auth.Viewer, "v1", "live2"), nil, "Idempotency-Key", "c1"), 403, api.Forbidden)
+	// A body, when sent, is a JSON object of checkout's fields: nothing
+	// else is taken, and nothing is ordered.
+	for _, body := range []string{`this is not json {{{`, `[]`, `{"total_cents":1}`, `{} {}`} {
+		h.want(h.do("POST", "/api/cart/checkout", v, body, "Idempotency-Key", "bad-body"), 400, api.BadRequest)
+	}
+	h.wantStock("a", 3) // two held in the cart, none ordered
 	r := h.do("POST", "/api/cart/checkout", v, nil, "Idempotency-Key", "c1")
 	h.want(r, 201, "")
 	o := h.order(r)

@@ -1,11 +1,8 @@
 package cart
 
 import (
-	"errors"
-	"io"
+	"bytes"
 	"net/http"
-	"strconv"
-	"strings"
 
 	"github.com/livecart/livecart/api"
 	"github.com/livecart/livecart/auth"
@@ -20,7 +17,7 @@ const (
 
 // Routes registers every endpoint of contract section 5 on mux (Go 1.22
 // patterns). The handlers are safe for concurrent use.
-func (s *Shop) Routes(mux *http.ServeMux) {
+func (s *Shop) Routes(mux api.Router) {
 	mux.HandleFunc("PUT /api/products/{sku}", s.handlePutProduct)
 	mux.HandleFunc("GET /api/products/{sku}", s.handleGetProduct)
 	mux.HandleFunc("PUT /api/streams/{id}/lineup", s.handlePutLineup)
@@ -48,28 +45,6 @@ func (s *Shop) principal(w http.ResponseWriter, r *http.Request) (*auth.Principa
 		return nil, false
 	}
 	return p, true
-}
-
-// readBody reads a JSON body of at most max bytes, returning its bytes for
-// the idempotency fingerprint and decoding it into v (when v is not nil).
-func readBody(w http.ResponseWriter, r *http.Request, max int64, v any) ([]byte, error) {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-		return nil, api.Errorf(api.BadRequest, "Content-Type must be application/json, not %q", ct)
-	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, api.Errorf(api.TooLarge, "request body is larger than %d bytes", max)
-		}
-		return nil, api.Errorf(api.BadRequest, "reading request body: %v", err)
-	}
-	if v != nil {
-		if err := api.Unmarshal(data, v); err != nil {
-			return nil, err
-		}
-	}
-	return data, nil
 }
 
 func (s *Shop) handlePutProduct(w http.ResponseWriter, r *http.Request) {
@@ -182,7 +157,7 @@ func (s *Shop) handleBuy(w http.ResponseWriter, r *http.Request) {
 	}
 	stream := r.PathValue("id")
 	var body BuyBody
-	raw, err := readBody(w, r, maxSmallBody, &body)
+	raw, err := api.ReadJSON(w, r, maxSmallBody, &body)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -243,7 +218,13 @@ func (s *Shop) handleCheckout(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	raw, err := readBody(w, r, maxSmallBody, nil)
+	// The body is optional; when sent it is a JSON object of the fields
+	// checkout takes (none yet), read as strictly as any other.
+	raw, err := api.ReadJSON(w, r, maxSmallBody, nil)
+	if err == nil && len(bytes.TrimSpace(raw)) > 0 {
+		var body struct{}
+		err = api.Unmarshal(raw, &body)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -261,7 +242,7 @@ func (s *Shop) handleMyOrders(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	limit, err := pageLimit(r)
+	limit, err := api.PageLimit(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -279,7 +260,7 @@ func (s *Shop) handleStreamOrders(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	limit, err := pageLimit(r)
+	limit, err := api.PageLimit(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -290,19 +271,6 @@ func (s *Shop) handleStreamOrders(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	api.WriteJSON(w, http.StatusOK, api.NewPage(orders, next))
-}
-
-// pageLimit reads ?limit= (1 to 100, default 50).
-func pageLimit(r *http.Request) (int, error) {
-	v := r.URL.Query().Get("limit")
-	if v == "" {
-		return 50, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > 100 {
-		return 0, api.New(api.BadRequest, "limit must be 1 to 100")
-	}
-	return n, nil
 }
 
 func (s *Shop) handleGetOrder(w http.ResponseWriter, r *http.Request) {
