@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/livecart/livecart/auth"
 )
 
 // BenchmarkFanout measures the hub's broadcast path without the network:
@@ -17,7 +19,7 @@ func BenchmarkFanout(b *testing.B) {
 			r := &Rooms{cfg: Config{SendQueue: 1 << 30}, metrics: mustMetrics(b)}
 			h := newHub(r, "s")
 			for range n {
-				c := newClient(r, h, nil, nil, false)
+				c := newClient(r, h, nil, nil, auth.RankViewer, false)
 				c.ready = true
 				h.clients[c] = struct{}{}
 			}
@@ -52,7 +54,7 @@ func mustMetrics(b *testing.B) *metrics {
 func BenchmarkRoomBroadcast(b *testing.B) {
 	for _, n := range []int{100, 1000} {
 		b.Run("viewers="+strconv.Itoa(n), func(b *testing.B) {
-			rm := mustRoom(b, nil, Config{SendQueue: 4096})
+			rm := mustRoom(b, nil, Config{SendQueue: 4096, MaxConnsPerClient: 2 * n})
 			var got atomic.Int64
 			var wg sync.WaitGroup
 			for range n {

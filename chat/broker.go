@@ -55,10 +55,18 @@ type History struct {
 	Epoch string
 }
 
+// Limit describes a token bucket: it holds at most Burst tokens and gains
+// one every Every. A full bucket lets Burst lines through at once, then one
+// per Every.
+type Limit struct {
+	Every time.Duration
+	Burst int
+}
+
 // Broker carries a room's messages between the hubs of every node and keeps
 // what a room needs to outlive one connection: the history window, small
-// per-stream state (pinned card, stock, mutes, bans, slow mode, held lines)
-// and per-node viewer counts.
+// per-stream state (pinned card, stock, mutes, bans, slow mode, held lines,
+// ranks), per-node viewer counts and the token buckets of rate limits.
 //
 // All methods are safe for concurrent use. Handlers given to Subscribe are
 // called one publication at a time per subscription, in offset order for a
@@ -90,6 +98,14 @@ type Broker interface {
 	SetPresence(ctx context.Context, stream, node string, n int, ttl time.Duration) error
 	// Presence is the sum of the live per-node counts of stream.
 	Presence(ctx context.Context, stream string) (int, error)
+
+	// Allow takes one token at now from stream's bucket named key with
+	// limit lim, shared by every node, and reports whether there was one.
+	// A bucket is named by key and lim together: a bucket never used (or
+	// used with another limit) starts full. The Broker only applies lim;
+	// what it is is decided by the caller. now comes from the caller's
+	// clock, so the nodes' clocks should agree.
+	Allow(ctx context.Context, stream, key string, lim Limit, now time.Time) (bool, error)
 
 	// Close releases the Broker's resources and stops its goroutines.
 	Close() error

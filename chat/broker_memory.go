@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/time/rate"
 )
 
 // MemoryBroker is a Broker for a single node: everything lives in this
@@ -28,7 +29,18 @@ type memStream struct {
 	subs     map[uint64]func(Publication)
 	state    map[string][]byte
 	presence map[string]memPresence
+	buckets  map[memBucketKey]*rate.Limiter
+	swept    time.Time // when full buckets were last forgotten
 }
+
+type memBucketKey struct {
+	key string
+	lim Limit
+}
+
+// bucketSweep is how often (on the callers' clock) a stream's full buckets
+// are forgotten: a full bucket is the same as none.
+const bucketSweep = time.Minute
 
 type memPresence struct {
 	n       int
@@ -49,6 +61,7 @@ func (b *MemoryBroker) stream(id string) *memStream {
 			subs:     make(map[uint64]func(Publication)),
 			state:    make(map[string][]byte),
 			presence: make(map[string]memPresence),
+			buckets:  make(map[memBucketKey]*rate.Limiter),
 		}
 		b.streams[id] = s
 	}
@@ -207,6 +220,34 @@ func (b *MemoryBroker) Presence(ctx context.Context, stream string) (int, error)
 		total += p.n
 	}
 	return total, nil
+}
+
+// Allow implements Broker with golang.org/x/time/rate.
+func (b *MemoryBroker) Allow(ctx context.Context, stream, key string, lim Limit, now time.Time) (bool, error) {
+	if lim.Every <= 0 || lim.Burst <= 0 {
+		return false, fmt.Errorf("chat: allow: invalid limit %+v", lim)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return false, ErrBrokerClosed
+	}
+	s := b.stream(stream)
+	if now.Sub(s.swept) > bucketSweep || now.Before(s.swept) {
+		for k, l := range s.buckets {
+			if l.TokensAt(now) >= float64(l.Burst()) {
+				delete(s.buckets, k)
+			}
+		}
+		s.swept = now
+	}
+	k := memBucketKey{key: key, lim: lim}
+	l := s.buckets[k]
+	if l == nil {
+		l = rate.NewLimiter(rate.Every(lim.Every), lim.Burst)
+		s.buckets[k] = l
+	}
+	return l.AllowN(now, 1), nil
 }
 
 // Close implements Broker. It is idempotent.

@@ -16,7 +16,8 @@ import (
 // RedisBroker is a Broker shared by every node using one Redis: pub/sub
 // carries publications (one channel per stream), a Lua script assigns
 // offsets and keeps the history window in a capped list atomically with the
-// PUBLISH, and hashes hold state and per-node viewer counts.
+// PUBLISH, hashes hold state and per-node viewer counts, and another script
+// keeps each rate-limit bucket in one string key.
 //
 // Pub/sub rather than Redis streams: delivery is a push (no polling or
 // blocking reads per stream), the history window is needed only on join,
@@ -61,11 +62,20 @@ var historyLua string
 //go:embed take.lua
 var takeLua string
 
+//go:embed allow.lua
+var allowLua string
+
 var (
 	publishScript = redis.NewScript(publishLua)
 	historyScript = redis.NewScript(historyLua)
 	takeScript    = redis.NewScript(takeLua)
+	allowScript   = redis.NewScript(allowLua)
 )
+
+// bucketKeep is how much longer than it needs to an idle bucket is kept in
+// Redis. A bucket older than needed is full, as one that expired; the
+// margin keeps a bucket whose callers' clock runs slower than Redis's.
+const bucketKeep = time.Minute
 
 // NewRedisBroker returns a broker on rdb, which it does not close. It starts
 // the goroutine that reads pub/sub; Close stops it.
@@ -353,6 +363,26 @@ func (b *RedisBroker) Presence(ctx context.Context, stream string) (int, error) 
 		_ = b.rdb.HDel(ctx, k, stale...).Err()
 	}
 	return total, nil
+}
+
+// Allow implements Broker: one script call (EVALSHA) on a string key per
+// bucket, named after key and lim, that expires once the bucket is full
+// again.
+func (b *RedisBroker) Allow(ctx context.Context, stream, key string, lim Limit, now time.Time) (bool, error) {
+	if b.isClosed() {
+		return false, ErrBrokerClosed
+	}
+	if lim.Every <= 0 || lim.Burst <= 0 {
+		return false, fmt.Errorf("chat: allow: invalid limit %+v", lim)
+	}
+	k := b.key(stream, "rate:"+strconv.FormatInt(lim.Every.Microseconds(), 10)+":"+strconv.Itoa(lim.Burst)+":"+key)
+	every := max(lim.Every.Microseconds(), 1)
+	n, err := allowScript.Run(ctx, b.rdb, []string{k},
+		now.UnixMicro(), every, lim.Burst, bucketKeep.Milliseconds()).Int()
+	if err != nil {
+		return false, fmt.Errorf("chat: allow: %w", err)
+	}
+	return n == 1, nil
 }
 
 func (b *RedisBroker) isClosed() bool {

@@ -152,6 +152,54 @@ func testBroker(t *testing.T, newBroker func(t *testing.T, same Broker) Broker) 
 			t.Errorf("absent = %q, %v", v, err)
 		}
 	})
+	t.Run("allow is one token bucket for every node", func(t *testing.T) {
+		b1 := newBroker(t, nil)
+		b2 := newBroker(t, b1)
+		t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+		lim := Limit{Every: time.Second, Burst: 3}
+		allow := func(b Broker, stream, key string, lim Limit, at time.Time) bool {
+			t.Helper()
+			ok, err := b.Allow(t.Context(), stream, key, lim, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ok
+		}
+		steps := []struct {
+			name string
+			b    Broker
+			key  string
+			lim  Limit
+			at   time.Duration
+			want bool
+		}{
+			{"burst 1 on node 1", b1, "ana", lim, 0, true},
+			{"burst 2 on node 2", b2, "ana", lim, 0, true},
+			{"burst 3 on node 1", b1, "ana", lim, 0, true},
+			{"empty on node 2", b2, "ana", lim, 0, false},
+			{"empty on node 1", b1, "ana", lim, 999 * time.Millisecond, false},
+			{"another key is full", b2, "bob", lim, 0, true},
+			{"another limit is another bucket", b1, "ana", Limit{Every: 30 * time.Second, Burst: 1}, 0, true},
+			{"which empties", b2, "ana", Limit{Every: 30 * time.Second, Burst: 1}, time.Second, false},
+			{"one token a second", b2, "ana", lim, time.Second, true},
+			{"and no more", b1, "ana", lim, time.Second, false},
+			{"refilled to the burst, no more", b1, "ana", lim, time.Hour, true},
+			{"refilled 2", b2, "ana", lim, time.Hour, true},
+			{"refilled 3", b1, "ana", lim, time.Hour, true},
+			{"refilled 4", b2, "ana", lim, time.Hour, false},
+		}
+		for _, s := range steps {
+			if got := allow(s.b, "a", s.key, s.lim, t0.Add(s.at)); got != s.want {
+				t.Fatalf("%s: Allow = %v, want %v", s.name, got, s.want)
+			}
+		}
+		if !allow(b2, "other", "ana", lim, t0) {
+			t.Error("another stream's bucket is not full")
+		}
+		if _, err := b1.Allow(t.Context(), "a", "ana", Limit{}, t0); err == nil {
+			t.Error("a zero limit is accepted")
+		}
+	})
 	t.Run("publish rejects a non-object with history", func(t *testing.T) {
 		b := newBroker(t, nil)
 		if _, err := b.Publish(t.Context(), "a", Publication{Data: []byte(`"x"`)}, true, 10); err == nil {

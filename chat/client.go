@@ -42,6 +42,7 @@ type client struct {
 	hub   *hub
 	conn  *websocket.Conn
 	p     *auth.Principal // nil: anonymous
+	rank  auth.Rank       // p's rank in the room
 	mod   bool            // may moderate this stream
 
 	wake     chan struct{} // capacity 1
@@ -62,12 +63,13 @@ type client struct {
 	bad []time.Time
 }
 
-func newClient(r *Rooms, h *hub, conn *websocket.Conn, p *auth.Principal, mod bool) *client {
+func newClient(r *Rooms, h *hub, conn *websocket.Conn, p *auth.Principal, rank auth.Rank, mod bool) *client {
 	return &client{
 		rooms:    r,
 		hub:      h,
 		conn:     conn,
 		p:        p,
+		rank:     rank,
 		mod:      mod,
 		wake:     make(chan struct{}, 1),
 		readDone: make(chan struct{}),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,9 +44,20 @@ type Config struct {
 	Owners  Owners
 	Streams Streams
 	Pinner  Pinner
-	// AllowedOrigins are the browser origins allowed ("https://shop.example",
-	// or "*" for any); empty: the request's own host only.
-	AllowedOrigins []string
+	// CheckOrigin decides whether a browser page of the request's Origin may
+	// open a room. It is called only for requests that carry an Origin
+	// header: a client that sends none (not a browser) goes on to the token
+	// check. It is the whole policy for such requests, the server's own
+	// pages included; nil allows the request's own host only. It must be
+	// safe for concurrent use.
+	CheckOrigin func(*http.Request) bool
+	// MaxConnsPerClient bounds the open room connections of one client
+	// address (default 64), and MaxConns those of this node (default
+	// 20000). Over them a request is answered 429 rate_limited or 503
+	// unavailable, with Retry-After, before the upgrade. Client addresses
+	// are those of api.ClientOf.
+	MaxConnsPerClient int
+	MaxConns          int
 	// Metrics registers the room's collectors; nil: not registered.
 	Metrics prometheus.Registerer
 	// Now is the clock for rate limits, mutes, bans and slow mode; nil is
@@ -111,6 +123,8 @@ func (c *Config) defaults() error {
 	setDefault(&c.SocketSendBuffer, 64<<10)
 	setDefault(&c.MaxFrame, 4096)
 	setDefault(&c.MaxText, 500)
+	setDefault(&c.MaxConnsPerClient, 64)
+	setDefault(&c.MaxConns, 20000)
 	setDefault(&c.WriteTimeout, 10*time.Second)
 	setDefault(&c.PingInterval, 25*time.Second)
 	setDefault(&c.PongTimeout, 60*time.Second)

@@ -2,9 +2,11 @@ package chat
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -105,6 +107,30 @@ type room struct {
 	srv   *httptest.Server
 	clock *fakeClock
 	pins  *pinner
+	log   *panicLog
+}
+
+// panicLog is the server's error log: net/http recovers a handler's panic
+// and only logs it, so tests look for panics there.
+type panicLog struct {
+	mu     sync.Mutex
+	panics []string
+}
+
+func (l *panicLog) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte("panic")) {
+		l.mu.Lock()
+		l.panics = append(l.panics, string(p))
+		l.mu.Unlock()
+	}
+	return len(p), nil
+}
+
+// panicked returns the handler panics logged so far.
+func (rm *room) panicked() []string {
+	rm.log.mu.Lock()
+	defer rm.log.mu.Unlock()
+	return append([]string(nil), rm.log.panics...)
 }
 
 // mustRoom starts Rooms on b (a new memory broker when nil) with cfg's
@@ -137,7 +163,11 @@ func mustRoom(tb testing.TB, b Broker, cfg Config) *room {
 	}
 	mux := http.NewServeMux()
 	r.Routes(mux)
-	srv := httptest.NewServer(mux)
+	plog := &panicLog{}
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Config.ErrorLog = log.New(plog, "", 0)
+	srv.Start()
+	rm := &room{Rooms: r, srv: srv, clock: clock, pins: pins, log: plog}
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
@@ -145,8 +175,11 @@ func mustRoom(tb testing.TB, b Broker, cfg Config) *room {
 			tb.Errorf("Shutdown: %v", err)
 		}
 		srv.Close()
+		for _, p := range rm.panicked() {
+			tb.Errorf("a handler panicked: %s", p)
+		}
 	})
-	return &room{Rooms: r, srv: srv, clock: clock, pins: pins}
+	return rm
 }
 
 func (rm *room) url(stream, token string, q url.Values) string {

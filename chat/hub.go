@@ -4,20 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
-	"time"
-
 	"sync"
-
-	"golang.org/x/time/rate"
+	"time"
 )
 
 // presenceTTL is how long a node's viewer count counts without a refresh.
 const presenceTTL = 15 * time.Second
 
 // hub is one stream's room on this node: its connections, the moderation
-// state cached from the broker, rate limiters and reaction counts. It lives
-// while it has connections; its goroutine (run) pushes viewer counts and
-// reactions, and is stopped by stop.
+// state cached from the broker and reaction counts. It lives while it has
+// connections; its goroutine (run) pushes viewer counts and reactions, and
+// is stopped by stop.
 type hub struct {
 	r      *Rooms
 	stream string
@@ -33,7 +30,6 @@ type hub struct {
 	mu        sync.Mutex
 	clients   map[*client]struct{}
 	mod       modState
-	limiters  map[string]*rate.Limiter
 	reactions map[string]int
 	viewers   int // last count pushed
 }
@@ -47,7 +43,6 @@ func newHub(r *Rooms, stream string) *hub {
 		done:      make(chan struct{}),
 		clients:   make(map[*client]struct{}),
 		mod:       newModState(),
-		limiters:  make(map[string]*rate.Limiter),
 		reactions: make(map[string]int),
 		viewers:   -1,
 	}
@@ -149,7 +144,6 @@ func (h *hub) run() {
 			return
 		case <-vt.C:
 			h.viewerTick(&lastLocal, &lastRefresh)
-			h.pruneLimiters()
 		case <-rt.C:
 			h.flushReactions()
 		}
@@ -209,38 +203,6 @@ func (h *hub) flushReactions() {
 	p := Publication{Kind: KindEvent, Data: encode(reactionsMsg{Type: typeReactions, Counts: counts})}
 	if _, err := h.r.cfg.Broker.Publish(ctx, h.stream, p, false, 0); err != nil {
 		h.r.brokerError("reactions", err)
-	}
-}
-
-// allow applies sub's rate limit (slow mode when on) at now.
-func (h *hub) allow(sub string, now time.Time) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	l := h.limiters[sub]
-	if l == nil {
-		l = h.newLimiter()
-		h.limiters[sub] = l
-	}
-	return l.AllowN(now, 1)
-}
-
-// newLimiter returns a full limiter for the current mode; h.mu held.
-func (h *hub) newLimiter() *rate.Limiter {
-	if h.mod.slow > 0 {
-		return rate.NewLimiter(rate.Every(time.Duration(h.mod.slow)*time.Second), 1)
-	}
-	return rate.NewLimiter(rate.Limit(h.r.cfg.RatePerSecond), h.r.cfg.Burst)
-}
-
-// pruneLimiters forgets limiters that are full again (nothing to remember).
-func (h *hub) pruneLimiters() {
-	now := h.r.cfg.Now()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for sub, l := range h.limiters {
-		if l.TokensAt(now) >= float64(l.Burst()) {
-			delete(h.limiters, sub)
-		}
 	}
 }
 

@@ -3,6 +3,7 @@ package chat
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"time"
 
 	"github.com/livecart/livecart/auth"
@@ -191,3 +192,5 @@ func untilFrame(typ string, until time.Time) []byte {
 	}
 	return encode(m)
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }

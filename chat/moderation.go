@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/livecart/livecart/api"
+	"github.com/livecart/livecart/auth"
 )
 
 // Limits of moderation commands.
@@ -16,140 +16,6 @@ const (
 	maxMuteSeconds = 30 * 24 * 3600
 	maxSlowSeconds = 3600
 )
-
-// modState is a stream's moderation state as a hub caches it: kept in the
-// broker's state (keys mute:SUB, ban:SUB, slow) and updated on every node by
-// control publications.
-type modState struct {
-	mutes map[string]time.Time
-	bans  map[string]time.Time // zero time: until unbanned
-	slow  int                  // seconds between lines; 0: off
-}
-
-func newModState() modState {
-	return modState{mutes: make(map[string]time.Time), bans: make(map[string]time.Time)}
-}
-
-func (m *modState) load(states map[string][]byte) {
-	for k, v := range states {
-		switch {
-		case strings.HasPrefix(k, "mute:"):
-			if ms, err := strconv.ParseInt(string(v), 10, 64); err == nil {
-				m.mutes[k[len("mute:"):]] = time.UnixMilli(ms)
-			}
-		case strings.HasPrefix(k, "ban:"):
-			if ms, err := strconv.ParseInt(string(v), 10, 64); err == nil {
-				var t time.Time
-				if ms > 0 {
-					t = time.UnixMilli(ms)
-				}
-				m.bans[k[len("ban:"):]] = t
-			}
-		case k == "slow":
-			m.slow, _ = strconv.Atoi(string(v))
-		}
-	}
-}
-
-// blocked reports whether sub may not post at now: "banned" or "muted",
-// and until when (zero: until lifted).
-func (m *modState) blocked(sub string, now time.Time) (string, time.Time) {
-	if until, ok := m.bans[sub]; ok {
-		if until.IsZero() || now.Before(until) {
-			return codeBanned, until
-		}
-		delete(m.bans, sub)
-	}
-	if until, ok := m.mutes[sub]; ok {
-		if now.Before(until) {
-			return codeMuted, until
-		}
-		delete(m.mutes, sub)
-	}
-	return "", time.Time{}
-}
-
-// control is the body of a KindControl publication.
-type control struct {
-	Op      string          `json:"op"` // mute, ban, slow, held, resolved
-	Sub     string          `json:"sub,omitempty"`
-	Until   int64           `json:"until,omitempty"` // unix ms; 0 with ban: until lifted
-	Lift    bool            `json:"lift,omitempty"`
-	Seconds int             `json:"seconds,omitempty"`
-	Author  string          `json:"author,omitempty"`
-	Data    json.RawMessage `json:"data,omitempty"` // the frame for moderators and the author
-}
-
-// control applies a control publication on this node.
-func (h *hub) control(p Publication) {
-	var ctl control
-	if err := json.Unmarshal(p.Data, &ctl); err != nil {
-		return
-	}
-	now := h.r.cfg.Now()
-	isSub := func(c *client) bool { return c.p != nil && c.p.Sub == ctl.Sub }
-	switch ctl.Op {
-	case "mute", "ban":
-		until := time.UnixMilli(ctl.Until)
-		if ctl.Until == 0 {
-			until = time.Time{}
-		}
-		h.mu.Lock()
-		m := h.mod.mutes
-		if ctl.Op == "ban" {
-			m = h.mod.bans
-		}
-		if ctl.Lift {
-			delete(m, ctl.Sub)
-			until = now
-		} else {
-			m[ctl.Sub] = until
-		}
-		h.mu.Unlock()
-		typ := typeMuted
-		if ctl.Op == "ban" {
-			typ = typeBanned
-		}
-		data := untilFrame(typ, until)
-		h.each(isSub, func(c *client) { c.send(data) })
-	case "slow":
-		h.mu.Lock()
-		h.mod.slow = ctl.Seconds
-		clear(h.limiters)
-		for c := range h.clients {
-			c.send(encode(slowMsg{Type: typeSlow, Seconds: ctl.Seconds}))
-		}
-		h.mu.Unlock()
-	case "held", "resolved":
-		data := []byte(ctl.Data)
-		h.each(func(c *client) bool { return c.mod || (c.p != nil && c.p.Sub == ctl.Author) },
-			func(c *client) { c.send(data) })
-	}
-}
-
-// userState tells a joining user that it is muted or banned.
-func (h *hub) userState(sub string) []byte {
-	if sub == "" {
-		return nil
-	}
-	h.mu.Lock()
-	typ, until := h.mod.blocked(sub, h.r.cfg.Now())
-	h.mu.Unlock()
-	if typ == "" {
-		return nil
-	}
-	return untilFrame(typ, until)
-}
-
-// publishControl sends ctl to every hub of the stream.
-func (r *Rooms) publishControl(ctx context.Context, stream string, ctl control) error {
-	data, err := json.Marshal(ctl)
-	if err != nil {
-		return err
-	}
-	_, err = r.cfg.Broker.Publish(ctx, stream, Publication{Kind: KindControl, Data: data}, false, 0)
-	return err
-}
 
 // moderate runs a moderator's command; it reports an error frame or nil.
 func (c *client) moderate(ctx context.Context, m *clientMsg) []byte {
@@ -165,12 +31,17 @@ func (c *client) moderate(ctx context.Context, m *clientMsg) []byte {
 		if m.ID == "" {
 			return c.malformed("delete needs id")
 		}
-		found, err := c.hub.findLine(ctx, m.ID, "")
+		p, err := c.hub.findLine(ctx, m.ID, "")
 		if err != nil {
 			return fail(err)
 		}
-		if !found {
+		if p == nil {
 			return errorFrame(codeNotFound, "no message with that id in the room's history")
+		}
+		if fr, err := c.mayDelete(ctx, p); err != nil {
+			return fail(err)
+		} else if fr != nil {
+			return fr
 		}
 		data := encode(deletedMsg{Type: typeDeleted, ID: m.ID})
 		if _, err := b.Publish(ctx, stream, Publication{Kind: KindEvent, Key: "deleted " + m.ID, Data: data}, true, r.cfg.HistorySize); err != nil {
@@ -187,7 +58,12 @@ func (c *client) moderate(ctx context.Context, m *clientMsg) []byte {
 		if m.Type == "mute" && m.Seconds == nil || secs < 0 || secs > maxMuteSeconds {
 			return c.malformed("seconds must be a number from 0 to " + strconv.Itoa(maxMuteSeconds))
 		}
-		ctl := control{Op: m.Type, Sub: m.Sub}
+		if fr, err := c.mayModerate(ctx, m.Sub, m.Type); err != nil {
+			return fail(err)
+		} else if fr != nil {
+			return fr
+		}
+		ctl := control{Op: m.Type, Sub: m.Sub, By: rankText(c.rank)}
 		key := m.Type + ":" + m.Sub
 		var err error
 		switch {
@@ -195,10 +71,10 @@ func (c *client) moderate(ctx context.Context, m *clientMsg) []byte {
 			ctl.Lift = true
 			_, err = b.TakeState(ctx, stream, key)
 		case secs == 0: // ban without seconds: until unbanned
-			err = b.SetState(ctx, stream, key, []byte("0"))
+			err = b.SetState(ctx, stream, key, []byte(recordText(0, c.rank)))
 		default:
 			ctl.Until = now.Add(time.Duration(secs) * time.Second).UnixMilli()
-			err = b.SetState(ctx, stream, key, []byte(strconv.FormatInt(ctl.Until, 10)))
+			err = b.SetState(ctx, stream, key, []byte(recordText(ctl.Until, c.rank)))
 		}
 		if err == nil {
 			err = r.publishControl(ctx, stream, ctl)
@@ -210,10 +86,15 @@ func (c *client) moderate(ctx context.Context, m *clientMsg) []byte {
 		if m.Sub == "" {
 			return c.malformed("unban needs sub")
 		}
+		if fr, err := c.mayModerate(ctx, m.Sub, "unban"); err != nil {
+			return fail(err)
+		} else if fr != nil {
+			return fr
+		}
 		if _, err := b.TakeState(ctx, stream, "ban:"+m.Sub); err != nil {
 			return fail(err)
 		}
-		if err := r.publishControl(ctx, stream, control{Op: "ban", Sub: m.Sub, Lift: true}); err != nil {
+		if err := r.publishControl(ctx, stream, control{Op: "ban", Sub: m.Sub, Lift: true, By: rankText(c.rank)}); err != nil {
 			return fail(err)
 		}
 	case "slow":
@@ -242,6 +123,73 @@ func (c *client) moderate(ctx context.Context, m *clientMsg) []byte {
 			return c.malformed(m.Type + " needs id")
 		}
 		return c.review(ctx, m.Type == "approve", m.ID)
+	}
+	return nil
+}
+
+// mayModerate answers whether c may mute, ban or unban sub: nil when it
+// outranks sub's known rank and ranks at least as high as whoever set the
+// mute or ban it would replace or lift, else the forbidden frame.
+func (c *client) mayModerate(ctx context.Context, sub, verb string) ([]byte, error) {
+	target, err := c.hub.rankOf(ctx, sub)
+	if err != nil {
+		return nil, err
+	}
+	if fr := c.mayActOn(target, verb); fr != nil {
+		return fr, nil
+	}
+	if by, ok := c.hub.issuerOf(verb == "mute", sub); ok && by > c.rank {
+		return errorFrame(codeForbidden, "a "+rankText(by)+" set this; only someone of that rank or above may change it"), nil
+	}
+	return nil, nil
+}
+
+// mayDelete answers whether c may delete the line p: its own, or one whose
+// author it outranks (the author's rank when it wrote the line, or its
+// known rank in the room, whichever is higher).
+func (c *client) mayDelete(ctx context.Context, p *Publication) ([]byte, error) {
+	_, _, target := splitKey(p.Key)
+	author := lineAuthor(p.Data)
+	if author != "" && author == c.sub() {
+		return nil, nil
+	}
+	if author != "" {
+		known, err := c.hub.rankOf(ctx, author)
+		if err != nil {
+			return nil, err
+		}
+		target = max(target, known)
+	}
+	return c.mayActOn(target, "delete the lines of"), nil
+}
+
+// review approves (publishes) or drops a held line.
+func (c *client) review(ctx context.Context, approve bool, id string) []byte {
+	r, stream := c.rooms, c.hub.stream
+	data, err := r.cfg.Broker.TakeState(ctx, stream, "held:"+id)
+	if err != nil {
+		r.brokerError("review", err)
+		return errorFrame(codeUnavailable, "the room's store did not answer; try again")
+	}
+	if data == nil {
+		return errorFrame(codeNotFound, "no held message with that id")
+	}
+	var hl heldLine
+	if err := json.Unmarshal(data, &hl); err != nil {
+		return errorFrame(codeNotFound, "no held message with that id")
+	}
+	action := "dropped"
+	if approve {
+		action = "approved"
+		// Only viewers' lines are held.
+		l := line{Type: hl.Kind, ID: hl.ID, QuestionID: hl.QuestionID, User: hl.User, Text: hl.Text, TS: hl.TS}
+		if fr := r.publishLine(ctx, stream, l, auth.RankViewer); fr != nil {
+			return fr
+		}
+	}
+	res := encode(resolvedMsg{Type: typeResolved, ID: id, Action: action})
+	if err := r.publishControl(ctx, stream, control{Op: "resolved", Author: hl.User.Sub, Data: res}); err != nil {
+		r.brokerError("review", err)
 	}
 	return nil
 }

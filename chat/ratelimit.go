@@ -1,59 +1,28 @@
 package chat
 
 import (
-	"strconv"
-	"strings"
+	"context"
 	"time"
 )
 
-// tokenBucket is a small rate limiter owned by one goroutine (a reader);
-// per-user line limits use golang.org/x/time/rate in the hub.
-type tokenBucket struct {
-	rate, burst, tokens float64
-	last                time.Time
+// A viewer's lines are limited per stream across every node: the limit is
+// decided here, from the configuration and the room's slow mode, and the
+// Broker keeps the one token bucket that every node takes from. Hosts,
+// moderators and admins are exempt and cost no broker call.
+
+// lineLimit is the limit on each viewer's lines in the room now: one line
+// per slow-mode interval when slow mode is on, else the configured rate
+// and burst.
+func (h *hub) lineLimit() Limit {
+	if slow := h.slowSeconds(); slow > 0 {
+		return Limit{Every: time.Duration(slow) * time.Second, Burst: 1}
+	}
+	cfg := &h.r.cfg
+	return Limit{Every: max(time.Duration(float64(time.Second)/cfg.RatePerSecond), time.Microsecond), Burst: cfg.Burst}
 }
 
-func newTokenBucket(perSecond, burst float64) *tokenBucket {
-	return &tokenBucket{rate: perSecond, burst: burst, tokens: burst}
+// allowLine takes one line from c's allowance at now. A change of limit
+// (slow mode on or off) starts a full bucket.
+func (c *client) allowLine(ctx context.Context, now time.Time) (bool, error) {
+	return c.rooms.cfg.Broker.Allow(ctx, c.hub.stream, "line:"+c.sub(), c.hub.lineLimit(), now)
 }
-
-func (b *tokenBucket) allow(now time.Time) bool {
-	if !b.last.IsZero() {
-		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	}
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
-}
-
-// blocklist matches lines to hold for review: any listed word or phrase,
-// case-insensitively.
-type blocklist []string
-
-func newBlocklist(words []string) blocklist {
-	var b blocklist
-	for _, w := range words {
-		if w = strings.ToLower(strings.TrimSpace(w)); w != "" {
-			b = append(b, w)
-		}
-	}
-	return b
-}
-
-func (b blocklist) match(text string) bool {
-	if len(b) == 0 {
-		return false
-	}
-	t := strings.ToLower(text)
-	for _, w := range b {
-		if strings.Contains(t, w) {
-			return true
-		}
-	}
-	return false
-}
-
-func itoa(n int) string { return strconv.Itoa(n) }

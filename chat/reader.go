@@ -4,13 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/livecart/livecart/api"
 )
 
 // Malformed input: this many bad messages within badWindow close the
@@ -42,7 +48,7 @@ func (c *client) readLoop() {
 	extend()
 	c.conn.SetPongHandler(func(string) error { extend(); return nil })
 	buf := make([]byte, cfg.MaxFrame+1)
-	reacts := newTokenBucket(reactRate, reactRate)
+	reacts := rate.NewLimiter(reactRate, reactRate)
 	for {
 		mt, rd, err := c.conn.NextReader()
 		if err != nil {
@@ -107,34 +113,74 @@ func (c *client) malformed(why string) []byte {
 	return errorFrame(codeBadMessage, why)
 }
 
-// handle answers one client line; it returns the reply frame, if any.
-func (c *client) handle(ln []byte, reacts *tokenBucket) []byte {
+// clientLine are the options a client line is decoded with: object keys
+// match exactly (case-sensitive) and appear once, strings are valid UTF-8
+// without lone surrogate escapes (\ud800 is refused, not replaced), and
+// unknown members are ignored (contract section 6).
+var clientLine = jsonv2.JoinOptions(
+	jsonv2.RejectUnknownMembers(false),
+	jsonv2.MatchCaseInsensitiveNames(false),
+	jsontext.AllowDuplicateNames(false),
+	jsontext.AllowInvalidUTF8(false),
+)
+
+// decodeLine decodes one client line into m; the error is the reason to
+// give the client.
+func decodeLine(ln []byte, m *clientMsg) error {
 	if !utf8.Valid(ln) {
-		return c.malformed("messages must be valid UTF-8")
+		return errors.New("messages must be valid UTF-8")
 	}
+	err := jsonv2.Unmarshal(ln, m, clientLine)
+	if err == nil {
+		return nil
+	}
+	var sem *jsonv2.SemanticError
+	var syn *jsontext.SyntacticError
+	switch {
+	case errors.Is(err, jsontext.ErrDuplicateName):
+		return errors.New("each line must be a JSON object without repeated keys")
+	case errors.As(err, &syn):
+		return errors.New("each line must be one JSON object with valid UTF-8 strings (error at byte " + strconv.FormatInt(syn.ByteOffset, 10) + ")")
+	case errors.As(err, &sem) && sem.JSONPointer != "":
+		return errors.New("field " + quote(strings.TrimPrefix(string(sem.JSONPointer), "/")) + " has the wrong type")
+	}
+	return errors.New("each line must be a JSON object")
+}
+
+// handle answers one client line; it returns the reply frame, if any.
+func (c *client) handle(ln []byte, reacts *rate.Limiter) []byte {
 	var m clientMsg
-	if err := json.Unmarshal(ln, &m); err != nil {
-		return c.malformed("each line must be a JSON object: " + strings.TrimPrefix(err.Error(), "json: "))
+	if err := decodeLine(ln, &m); err != nil {
+		return c.malformed(err.Error())
+	}
+	sku := ""
+	if m.SKU != nil {
+		sku = *m.SKU
+	}
+	for _, f := range [...]struct{ name, v string }{{"question_id", m.QuestionID}, {"id", m.ID}, {"sub", m.Sub}, {"sku", sku}} {
+		if err := api.Text(f.name, f.v, 0); err != nil {
+			return c.malformed(api.ProblemOf(err).Detail)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	switch m.Type {
-	case "chat", "question":
+	case typeChat, typeQuestion:
 		return c.post(ctx, m.Type, m.Text, "")
-	case "answer":
+	case typeAnswer:
 		if !c.mod {
 			return c.denied()
 		}
 		if m.QuestionID == "" {
 			return c.malformed("answer needs question_id")
 		}
-		return c.post(ctx, "answer", m.Text, m.QuestionID)
+		return c.post(ctx, typeAnswer, m.Text, m.QuestionID)
 	case "react":
 		e := strings.TrimSpace(m.Emoji)
-		if e == "" || utf8.RuneCountInString(e) > maxEmoji || strings.ContainsFunc(e, isControl) {
+		if e == "" || utf8.RuneCountInString(e) > maxEmoji || api.Text("emoji", e, 0) != nil {
 			return c.malformed("react needs emoji: a short string")
 		}
-		if reacts.allow(time.Now()) {
+		if reacts.AllowN(c.rooms.cfg.Now(), 1) {
 			c.hub.react(e)
 		}
 		return nil
@@ -154,137 +200,6 @@ func (c *client) denied() []byte {
 		return errorFrame(codeUnauthorized, "sign in (a token) to do this")
 	}
 	return errorFrame(codeForbidden, "only this stream's host, its moderators or an admin may do this")
-}
-
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
-
-// post publishes a chat line, question or answer, or holds it for review.
-func (c *client) post(ctx context.Context, kind string, text *string, questionID string) []byte {
-	r, h := c.rooms, c.hub
-	if c.p == nil {
-		return errorFrame(codeUnauthorized, "sign in (a token) to post")
-	}
-	if text == nil {
-		return c.malformed(kind + " needs text")
-	}
-	t := strings.TrimSpace(*text)
-	if t == "" {
-		return c.malformed("text is empty")
-	}
-	if n := utf8.RuneCountInString(t); n > r.cfg.MaxText {
-		return errorFrame(codeTooLong, "text is "+itoa(n)+" characters; at most "+itoa(r.cfg.MaxText))
-	}
-	now := r.cfg.Now()
-	h.mu.Lock()
-	typ, until := h.mod.blocked(c.p.Sub, now)
-	h.mu.Unlock()
-	if typ != "" {
-		msg := "you are " + typ + " in this room"
-		if !until.IsZero() {
-			msg += " until " + timestamp(until)
-		}
-		return errorFrame(typ, msg)
-	}
-	if !c.mod && !h.allow(c.p.Sub, now) {
-		return errorFrame(codeRateLimited, "too many messages; slow down")
-	}
-	if questionID != "" {
-		found, err := h.findLine(ctx, questionID, "question")
-		if err != nil {
-			r.brokerError("answer", err)
-			return errorFrame(codeUnavailable, "the room's store did not answer; try again")
-		}
-		if !found {
-			return errorFrame(codeNotFound, "no question with that id in the room's history")
-		}
-	}
-	id := newID()
-	u := *userOf(c.p)
-	if !c.mod && r.blocked(t) {
-		held := heldLine{Type: typeHeld, ID: id, Kind: kind, QuestionID: questionID, User: u, Text: t, TS: timestamp(now)}
-		data := encode(held)
-		err := r.cfg.Broker.SetState(ctx, h.stream, "held:"+id, data)
-		if err == nil {
-			err = r.publishControl(ctx, h.stream, control{Op: "held", Author: u.Sub, Data: data})
-		}
-		if err != nil {
-			r.brokerError("hold", err)
-			return errorFrame(codeUnavailable, "the room's store did not answer; try again")
-		}
-		return nil
-	}
-	return r.publishLine(ctx, h.stream, line{Type: kind, ID: id, QuestionID: questionID, User: u, Text: t, TS: timestamp(now)})
-}
-
-// publishLine publishes a line with history; it returns an error frame or nil.
-func (r *Rooms) publishLine(ctx context.Context, stream string, l line) []byte {
-	p := Publication{Kind: KindEvent, Key: l.Type + " " + l.ID, Data: encode(l)}
-	if _, err := r.cfg.Broker.Publish(ctx, stream, p, true, r.cfg.HistorySize); err != nil {
-		r.brokerError("publish", err)
-		return errorFrame(codeUnavailable, "the room's store did not answer; try again")
-	}
-	return nil
-}
-
-// review approves (publishes) or drops a held line.
-func (c *client) review(ctx context.Context, approve bool, id string) []byte {
-	r, stream := c.rooms, c.hub.stream
-	data, err := r.cfg.Broker.TakeState(ctx, stream, "held:"+id)
-	if err != nil {
-		r.brokerError("review", err)
-		return errorFrame(codeUnavailable, "the room's store did not answer; try again")
-	}
-	if data == nil {
-		return errorFrame(codeNotFound, "no held message with that id")
-	}
-	var hl heldLine
-	if err := json.Unmarshal(data, &hl); err != nil {
-		return errorFrame(codeNotFound, "no held message with that id")
-	}
-	action := "dropped"
-	if approve {
-		action = "approved"
-		if fr := r.publishLine(ctx, stream, line{Type: hl.Kind, ID: hl.ID, QuestionID: hl.QuestionID, User: hl.User, Text: hl.Text, TS: hl.TS}); fr != nil {
-			return fr
-		}
-	}
-	res := encode(resolvedMsg{Type: typeResolved, ID: id, Action: action})
-	if err := r.publishControl(ctx, stream, control{Op: "resolved", Author: hl.User.Sub, Data: res}); err != nil {
-		r.brokerError("review", err)
-	}
-	return nil
-}
-
-// findLine reports whether a line (of kind, or any line kind when "") with
-// id is in the history window and not deleted.
-func (h *hub) findLine(ctx context.Context, id, kind string) (bool, error) {
-	hist, err := h.r.cfg.Broker.History(ctx, h.stream)
-	if err != nil {
-		return false, err
-	}
-	found := false
-	for _, p := range hist.Pubs {
-		typ, pid, _ := strings.Cut(p.Key, " ")
-		if pid != id {
-			continue
-		}
-		switch {
-		case typ == typeDeleted:
-			found = false
-		case kind == "" && (typ == typeChat || typ == typeQuestion || typ == typeAnswer), typ == kind:
-			found = true
-		}
-	}
-	return found, nil
-}
-
-// newID returns a time-ordered unique message id (UUIDv7).
-func newID() string {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return uuid.NewString()
-	}
-	return id.String()
 }
 
 func quote(s string) string {

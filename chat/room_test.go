@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -166,7 +167,7 @@ func TestRoles(t *testing.T) {
 }
 
 func TestUpgradeRefusals(t *testing.T) {
-	rm := mustRoom(t, nil, Config{AllowedOrigins: nil})
+	rm := mustRoom(t, nil, Config{})
 	host := strings.TrimPrefix(rm.srv.URL, "http://")
 	cases := []struct {
 		name   string
@@ -218,26 +219,61 @@ func TestUpgradeRefusals(t *testing.T) {
 	}
 }
 
-func TestAllowedOrigins(t *testing.T) {
-	rm := mustRoom(t, nil, Config{AllowedOrigins: []string{"https://shop.example"}})
-	for origin, want := range map[string]int{"https://shop.example": 101, "https://SHOP.example": 101, "http://shop.example": 403, "https://other.example": 403} {
-		h := http.Header{"Origin": {origin}}
-		conn, resp, _ := dialRaw(t, rm.url("s1", "", nil), h, 0)
+func TestCheckOrigin(t *testing.T) {
+	var asked []string
+	var mu sync.Mutex
+	rm := mustRoom(t, nil, Config{CheckOrigin: func(r *http.Request) bool {
+		mu.Lock()
+		asked = append(asked, r.Header.Get("Origin"))
+		mu.Unlock()
+		return r.Header.Get("Origin") == "https://shop.example"
+	}})
+	cases := []struct {
+		name   string
+		origin string
+		token  string
+		want   int
+	}{
+		{"allowed by the policy", "https://shop.example", "", 101},
+		{"refused by the policy", "https://other.example", "", 403},
+		{"the policy decides for the server's own pages too", rm.srv.URL, "", 403},
+		{"no Origin goes on to the token check", "", "not-a-jwt", 401},
+		{"no Origin with a good token", "", mustToken(t, auth.Viewer, "ana", ""), 101},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := http.Header{}
+			if tc.origin != "" {
+				h.Set("Origin", tc.origin)
+			}
+			conn, resp, _ := dialRaw(t, rm.url("s1", tc.token, nil), h, 0)
+			if conn != nil {
+				conn.Close()
+			}
+			if resp == nil || resp.StatusCode != tc.want {
+				t.Errorf("origin %q: response %v, want %d", tc.origin, resp, tc.want)
+			}
+		})
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, o := range asked {
+		if o == "" {
+			t.Error("CheckOrigin was asked about a request without Origin")
+		}
+	}
+}
+
+func TestDefaultOriginIsSameOrigin(t *testing.T) {
+	rm := mustRoom(t, nil, Config{})
+	for origin, want := range map[string]int{rm.srv.URL: 101, "https://shop.example": 403, "null": 403} {
+		conn, resp, _ := dialRaw(t, rm.url("s1", "", nil), http.Header{"Origin": {origin}}, 0)
 		if conn != nil {
 			conn.Close()
 		}
 		if resp == nil || resp.StatusCode != want {
 			t.Errorf("origin %s: response %v, want %d", origin, resp, want)
 		}
-	}
-	// The server's own pages keep their room when other origins are allowed.
-	own := rm.srv.URL
-	conn, resp, _ := dialRaw(t, rm.url("s1", "", nil), http.Header{"Origin": {own}}, 0)
-	if conn != nil {
-		conn.Close()
-	}
-	if resp == nil || resp.StatusCode != 101 {
-		t.Errorf("own origin %s with an allow list: response %v, want 101", own, resp)
 	}
 }
 

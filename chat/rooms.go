@@ -39,6 +39,7 @@ type Rooms struct {
 	block    blocklist
 	upgrader websocket.Upgrader
 	out      *outbox
+	conns    *api.Gate
 
 	mu       sync.Mutex
 	hubs     map[string]*hub
@@ -61,6 +62,7 @@ func New(cfg Config) (*Rooms, error) {
 		node:    uuid.NewString(),
 		metrics: m,
 		block:   newBlocklist(cfg.Blocklist),
+		conns:   api.NewGate("room connections", cfg.MaxConnsPerClient, cfg.MaxConns),
 		hubs:    make(map[string]*hub),
 	}
 	r.upgrader = websocket.Upgrader{
@@ -77,7 +79,7 @@ func New(cfg Config) (*Rooms, error) {
 }
 
 // Routes registers GET /api/streams/{id}/ws on mux.
-func (r *Rooms) Routes(mux *http.ServeMux) {
+func (r *Rooms) Routes(mux api.Router) {
 	mux.HandleFunc("GET /api/streams/{id}/ws", r.serveWS)
 }
 
@@ -89,30 +91,22 @@ func (r *Rooms) brokerError(op string, err error) {
 func (r *Rooms) blocked(text string) bool { return r.block.match(text) }
 
 // originAllowed applies the origin rules: no Origin (not a browser) passes
-// on to the token check; otherwise it must be the request's own host (the
-// server's own pages) or one of the allowed origins.
+// on to the token check; otherwise Config.CheckOrigin decides, or, without
+// one, the origin must be the request's own host (the server's own pages).
 func (r *Rooms) originAllowed(req *http.Request) bool {
 	o := req.Header.Get("Origin")
 	if o == "" {
 		return true
 	}
+	if r.cfg.CheckOrigin != nil {
+		return r.cfg.CheckOrigin(req)
+	}
 	u, err := url.Parse(o)
-	if err != nil || u.Host == "" {
-		return false
-	}
-	if strings.EqualFold(u.Host, req.Host) {
-		return true
-	}
-	for _, a := range r.cfg.AllowedOrigins {
-		if a == "*" || strings.EqualFold(strings.TrimRight(a, "/"), u.Scheme+"://"+u.Host) {
-			return true
-		}
-	}
-	return false
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, req.Host)
 }
 
-// serveWS checks the request (origin, token, stream), upgrades it and runs
-// the connection until it closes.
+// serveWS checks the request (origin, token, admission, stream), upgrades
+// it and runs the connection until it closes.
 func (r *Rooms) serveWS(w http.ResponseWriter, req *http.Request) {
 	stream := req.PathValue("id")
 	if !r.originAllowed(req) {
@@ -124,6 +118,12 @@ func (r *Rooms) serveWS(w http.ResponseWriter, req *http.Request) {
 		api.WriteError(w, req, r.cfg.Log, err)
 		return
 	}
+	leave, err := r.conns.Enter(api.ClientOf(req))
+	if err != nil {
+		api.WriteError(w, req, r.cfg.Log, err)
+		return
+	}
+	defer leave()
 	if p != nil && !p.InScope(stream) {
 		api.WriteError(w, req, r.cfg.Log, auth.Check(p, auth.Watch, auth.On(stream, auth.Owner{})))
 		return
@@ -165,7 +165,7 @@ func (r *Rooms) serveWS(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	defer r.release(h)
-	c := newClient(r, h, conn, p, p.Can(auth.Moderate, auth.On(stream, owner)))
+	c := newClient(r, h, conn, p, p.RankIn(stream, owner), p.Can(auth.Moderate, auth.On(stream, owner)))
 	h.add(c)
 	defer h.remove(c)
 	go c.writeLoop()
@@ -243,6 +243,8 @@ func (r *Rooms) join(ctx context.Context, c *client, since *uint64, epoch string
 	states, err := b.States(ctx, h.stream)
 	if err != nil {
 		r.brokerError("states", err)
+	} else {
+		h.recordRank(ctx, c, states)
 	}
 	var view any = map[string]string{"id": h.stream}
 	if r.cfg.Streams != nil {
@@ -269,9 +271,7 @@ func (r *Rooms) join(ctx context.Context, c *client, since *uint64, epoch string
 		Epoch:     hist.Epoch,
 		Viewers:   h.viewerCount(),
 	}
-	h.mu.Lock()
-	w.Slow = h.mod.slow
-	h.mu.Unlock()
+	w.Slow = h.slowSeconds()
 	var missed []Publication
 	if recovered {
 		for _, p := range hist.Pubs {
@@ -297,7 +297,7 @@ func (r *Rooms) join(ctx context.Context, c *client, since *uint64, epoch string
 		}
 	}
 	if c.p != nil {
-		if f := h.userState(c.p.Sub); f != nil {
+		if f := h.userState(c.p.Sub, c.rank); f != nil {
 			extra = append(extra, f)
 		}
 	}
@@ -309,14 +309,14 @@ func (r *Rooms) join(ctx context.Context, c *client, since *uint64, epoch string
 func historyLines(pubs []Publication) []json.RawMessage {
 	deleted := make(map[string]bool)
 	for _, p := range pubs {
-		if typ, id, _ := strings.Cut(p.Key, " "); typ == typeDeleted {
+		if typ, id, _ := splitKey(p.Key); typ == typeDeleted {
 			deleted[id] = true
 		}
 	}
 	out := []json.RawMessage{}
 	for _, p := range pubs {
-		typ, id, _ := strings.Cut(p.Key, " ")
-		if (typ == typeChat || typ == typeQuestion || typ == typeAnswer) && !deleted[id] {
+		typ, id, _ := splitKey(p.Key)
+		if isLine(typ) && !deleted[id] {
 			out = append(out, p.Data)
 		}
 	}

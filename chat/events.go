@@ -1,0 +1,83 @@
+package chat
+
+import (
+	"context"
+	"encoding/json"
+)
+
+// Events in: what the rest of livecart tells the room (the stream's status,
+// the pinned card, stock and orders from the shop). Each call queues a job
+// in the outbox and returns at once; the outbox's goroutine publishes it
+// through the Broker as below.
+
+// StreamStatus tells every viewer of stream its new status ("live",
+// "offline", "ended"). It never blocks; safe from any goroutine.
+func (r *Rooms) StreamStatus(stream, status string) {
+	r.out.add(&outJob{stream: stream, op: "stream", data: encode(streamMsg{Type: typeStream, Status: status})})
+}
+
+// ProductCard shows card (any JSON-encodable value with the contract's card
+// fields) to every viewer of stream, and keeps it as the pinned card for
+// those who join later; nil unpins. It never blocks; safe from any
+// goroutine.
+func (r *Rooms) ProductCard(stream string, card any) {
+	raw := []byte("null")
+	if card != nil {
+		b, err := json.Marshal(card)
+		if err != nil {
+			r.cfg.Log.Error("chat: product card does not encode", "stream", stream, "err", err)
+			return
+		}
+		raw = b
+	}
+	data := encode(productMsg{Type: typeProduct, Card: raw})
+	r.out.add(&outJob{stream: stream, op: "product", card: raw, data: data})
+}
+
+// StockChanged tells every viewer of stream the stock of sku. Values not yet
+// published are replaced by newer ones. It never blocks; safe from any
+// goroutine.
+func (r *Rooms) StockChanged(stream, sku string, stock int) {
+	data := encode(stockMsg{Type: typeStock, SKU: sku, Stock: stock})
+	r.out.add(&outJob{stream: stream, op: "stock", key: stream + "\x00" + sku, data: data})
+}
+
+// OrderPlaced adds an order to stream's ticker; buyer is a display name. It
+// never blocks; safe from any goroutine.
+func (r *Rooms) OrderPlaced(stream, sku string, qty int, buyer string) {
+	data := encode(orderMsg{Type: typeOrder, SKU: sku, Qty: qty, Buyer: buyer})
+	r.out.add(&outJob{stream: stream, op: "order", data: data})
+}
+
+// publish makes one event known to every node: state kept for those who
+// join later, then the publication.
+func (o *outbox) publish(j *outJob) {
+	r := o.r
+	b := r.cfg.Broker
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	var err error
+	switch j.op {
+	case "product":
+		if string(j.card) == "null" {
+			_, err = b.TakeState(ctx, j.stream, "pinned")
+		} else {
+			err = b.SetState(ctx, j.stream, "pinned", j.card)
+		}
+		if err == nil {
+			_, err = b.Publish(ctx, j.stream, Publication{Kind: KindState, Key: "product", Data: j.data}, true, r.cfg.HistorySize)
+		}
+	case "stock":
+		err = b.SetState(ctx, j.stream, "stock:"+j.key[len(j.stream)+1:], j.data)
+		if err == nil {
+			_, err = b.Publish(ctx, j.stream, Publication{Kind: KindState, Key: "stock:" + j.key[len(j.stream)+1:], Data: j.data}, false, 0)
+		}
+	case "order":
+		_, err = b.Publish(ctx, j.stream, Publication{Kind: KindEvent, Key: "order", Data: j.data}, true, r.cfg.HistorySize)
+	case "stream":
+		_, err = b.Publish(ctx, j.stream, Publication{Kind: KindState, Key: "stream", Data: j.data}, false, 0)
+	}
+	if err != nil {
+		r.brokerError(j.op, err)
+	}
+}
