@@ -35,12 +35,39 @@ func checkOffer(offer string) error {
 	if err := d.UnmarshalString(offer); err != nil {
 		return api.Errorf(api.BadRequest, "the body is not a valid SDP offer: %v", err)
 	}
+	av := false
 	for _, m := range d.MediaDescriptions {
 		if m.MediaName.Media == "audio" || m.MediaName.Media == "video" {
-			return nil
+			av = true
+		}
+		if err := checkSimulcast(m); err != nil {
+			return err
 		}
 	}
-	return api.New(api.BadRequest, "the SDP offer has no audio or video section")
+	if !av {
+		return api.New(api.BadRequest, "the SDP offer has no audio or video section")
+	}
+	return nil
+}
+
+// checkSimulcast refuses an a=simulcast attribute that names an empty
+// stream ("send h;;l"), which pion/webrtc cannot read (it panics).
+func checkSimulcast(m *sdp.MediaDescription) error {
+	for _, a := range m.Attributes {
+		if a.Key != "simulcast" {
+			continue
+		}
+		v := a.Value
+		if space := strings.Index(v, " "); space > 0 {
+			v = v[space+1:]
+		}
+		for _, s := range strings.Split(v, ";") {
+			if s == "" {
+				return api.Errorf(api.BadRequest, "the SDP offer's a=simulcast:%s names an empty stream", a.Value)
+			}
+		}
+	}
+	return nil
 }
 
 // choosePublisherCodecs picks, for each kind the publisher sends, the first

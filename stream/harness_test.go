@@ -51,9 +51,13 @@ type relay struct {
 	reg    *prometheus.Registry
 }
 
-func (r *relay) token(tb testing.TB, sub string, role auth.Role) string {
+func (r *relay) token(tb testing.TB, sub string, role auth.Role, stream ...string) string {
 	tb.Helper()
-	tok, err := r.signer.Issue(auth.Principal{Sub: sub, Role: role}, time.Hour)
+	p := auth.Principal{Sub: sub, Role: role}
+	if len(stream) > 0 {
+		p.Stream = stream[0]
+	}
+	tok, err := r.signer.Issue(p, time.Hour)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,7 +22,7 @@ const MaxSDP = 64 << 10
 const MaxTitle = 200
 
 // Routes registers the stream and media endpoints on mux.
-func (s *Service) Routes(mux *http.ServeMux) {
+func (s *Service) Routes(mux api.Router) {
 	mux.HandleFunc("POST /api/streams", s.handleCreate)
 	mux.HandleFunc("GET /api/streams", s.handleList)
 	mux.HandleFunc("GET /api/streams/{id}", s.handleGet)
@@ -76,6 +75,10 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, api.Errorf(api.BadRequest, "title is longer than %d bytes", MaxTitle))
 		return
 	}
+	if err := api.Name("title", req.Title, 0); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	v, err := s.Create(r.Context(), req.ID, req.Title, auth.OwnerOf(p))
 	if err != nil {
 		s.fail(w, r, err)
@@ -123,24 +126,15 @@ func (s *Service) handleEnd(w http.ResponseWriter, r *http.Request) {
 	api.WriteJSON(w, http.StatusOK, v)
 }
 
-// Page sizes of GET /api/streams.
-const (
-	defaultLimit = 50
-	maxLimit     = 100
-)
-
 // handleList is GET /api/streams: live first, then offline, then ended;
-// newest first within each; ?limit= (1-100, default 50) and ?cursor=.
+// newest first within each; ?limit= (api.PageLimit: 1-100, default 50) and
+// ?cursor=.
 func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	limit := defaultLimit
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > maxLimit {
-			s.fail(w, r, api.Errorf(api.BadRequest, "limit must be an integer from 1 to %d", maxLimit))
-			return
-		}
-		limit = n
+	limit, err := api.PageLimit(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	var after *listKey
 	if c := q.Get("cursor"); c != "" {
@@ -256,13 +250,14 @@ func readSDP(w http.ResponseWriter, r *http.Request) (string, error) {
 }
 
 // writeSDP answers 201 with the SDP answer, its resource and the ICE
-// servers.
-func (s *Service) writeSDP(w http.ResponseWriter, location, answer string) {
+// servers, whose TURN credentials (with a TURN secret) are made for user,
+// the session's principal ("" when anonymous).
+func (s *Service) writeSDP(w http.ResponseWriter, location, answer, user string) {
 	h := w.Header()
 	h.Set("Content-Type", "application/sdp")
 	h.Set("Location", location)
 	h.Set("Cache-Control", "no-store")
-	for _, l := range s.links {
+	for _, l := range s.ice.links(user, s.now()) {
 		h.Add("Link", l)
 	}
 	w.WriteHeader(http.StatusCreated)
@@ -270,12 +265,18 @@ func (s *Service) writeSDP(w http.ResponseWriter, location, answer string) {
 }
 
 // handleOptions answers OPTIONS on a WHIP or WHEP endpoint, with the ICE
-// servers as WHIP allows.
-func (s *Service) handleOptions(w http.ResponseWriter, _ *http.Request) {
+// servers as WHIP allows. A token, when the request carries one that
+// verifies, names the user of the TURN credentials; OPTIONS needs none.
+func (s *Service) handleOptions(w http.ResponseWriter, r *http.Request) {
+	user := ""
+	if p, err := s.cfg.Signer.Identify(r); err == nil && p != nil {
+		user = p.Sub
+	}
 	h := w.Header()
 	h.Set("Accept-Post", "application/sdp")
 	h.Set("Allow", "OPTIONS, POST")
-	for _, l := range s.links {
+	h.Set("Cache-Control", "no-store")
+	for _, l := range s.ice.links(user, s.now()) {
 		h.Add("Link", l)
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -315,42 +316,4 @@ func (s *Service) handleWHIPDelete(w http.ResponseWriter, r *http.Request) {
 	}
 	pub.gone()
 	w.WriteHeader(http.StatusOK)
-}
-
-// linkHeaders renders ICE server URLs as RFC 9725 Link headers. A TURN URL
-// may carry credentials: turn:user:pass@host:port?transport=udp.
-func linkHeaders(servers []string) ([]string, error) {
-	out := make([]string, 0, len(servers))
-	for _, raw := range servers {
-		raw = strings.TrimSpace(raw)
-		if raw == "" {
-			continue
-		}
-		scheme, rest, ok := strings.Cut(raw, ":")
-		scheme = strings.ToLower(scheme)
-		if !ok || (scheme != "stun" && scheme != "stuns" && scheme != "turn" && scheme != "turns") || rest == "" {
-			return nil, fmt.Errorf("stream: ICE server %q: want stun:, stuns:, turn: or turns:", raw)
-		}
-		user, pass := "", ""
-		if at := strings.LastIndex(rest, "@"); at >= 0 {
-			cred := rest[:at]
-			rest = rest[at+1:]
-			u, p, ok := strings.Cut(cred, ":")
-			if !ok || u == "" {
-				return nil, fmt.Errorf("stream: ICE server %q: credentials must be user:pass@", raw)
-			}
-			user, _ = url.PathUnescape(u)
-			pass, _ = url.PathUnescape(p)
-		}
-		l := "<" + scheme + ":" + rest + `>; rel="ice-server"`
-		if user != "" {
-			l += `; username="` + quote(user) + `"; credential="` + quote(pass) + `"; credential-type="password"`
-		}
-		out = append(out, l)
-	}
-	return out, nil
-}
-
-func quote(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s)
 }

@@ -18,6 +18,8 @@ type metrics struct {
 	lostViewer       prometheus.Counter
 	keyframeRequests *prometheus.CounterVec
 	keyframesServed  prometheus.Counter
+	pending          prometheus.Gauge
+	refused          *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -50,11 +52,19 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		keyframesServed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "livecart_stream_keyframes_served_total", Help: "Joining viewers started on a cached keyframe instead of a new request.",
 		}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "livecart_stream_pending_sessions",
+			Help: "WHIP and WHEP sessions answered on this node whose peer has not connected yet.",
+		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "livecart_stream_sessions_refused_total",
+			Help: "WHIP and WHEP offers refused at admission, by code: rate_limited (the client's bound of pending sessions), unavailable (the node's).",
+		}, []string{"code"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.publishers, m.viewers, m.forwarded, m.bytes, m.retransmits, lost, m.keyframeRequests, m.keyframesServed} {
+	for _, c := range []prometheus.Collector{m.publishers, m.viewers, m.forwarded, m.bytes, m.retransmits, lost, m.keyframeRequests, m.keyframesServed, m.pending, m.refused} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

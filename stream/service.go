@@ -81,10 +81,12 @@ type Config struct {
 	// host's addresses (NAT 1:1).
 	PublicIP string
 	// ICEServers are stun: and turn: URLs handed to clients in Link
-	// headers. A TURN URL may carry credentials as
-	// turn:user:pass@host:port[?transport=udp]; they are sent as the
-	// username and credential attributes of its Link header. The relay
-	// itself does not use them: it has a public address (or PublicIP).
+	// headers. With TURNSecret, each TURN URL's Link carries credentials
+	// made for the session. Without it, a TURN URL may carry static
+	// credentials as turn:user:pass@host:port[?transport=udp], sent as the
+	// username and credential attributes of its Link header to every
+	// client. The relay itself does not use them: it has a public address
+	// (or PublicIP).
 	ICEServers []string
 	// ReconnectGrace is how long viewers are kept waiting for a publisher
 	// that dropped before the stream goes offline; default 30 s.
@@ -94,8 +96,29 @@ type Config struct {
 	// the relay releases it); defaults 5 s and 10 s.
 	ICEDisconnectedTimeout, ICEFailedTimeout time.Duration
 	// ConnectTimeout releases a peer that never connects after its 201;
-	// default 30 s.
+	// default 15 s, enough for ICE over TURN on a slow network.
 	ConnectTimeout time.Duration
+	// MaxPendingPerClient bounds the WHIP and WHEP sessions that one client
+	// address (api.ClientOf) holds answered but not yet connected; default
+	// 16. Over it an offer is answered 429 rate_limited with Retry-After.
+	MaxPendingPerClient int
+	// MaxPending bounds the sessions answered but not yet connected on this
+	// node, all clients together; default 500. Over it an offer is answered
+	// 503 unavailable with Retry-After.
+	MaxPending int
+	// TURNSecret, when set, is the secret shared with the TURN servers of
+	// ICEServers (coturn: use-auth-secret, static-auth-secret): every WHIP
+	// and WHEP answer and OPTIONS then carries credentials made for that
+	// session alone, valid for TURNTTL, as the TURN REST API
+	// (draft-uberti-behave-turn-rest) defines them. This is the way to
+	// run TURN; without it, a TURN URL's static credentials are handed to
+	// every client and never expire. With it, TURN URLs must carry no
+	// credentials.
+	TURNSecret string
+	// TURNTTL is how long credentials made with TURNSecret allow a new
+	// TURN allocation; default 1 h. A TURN server checks it when an
+	// allocation is made, so a session that outlives it keeps its relay.
+	TURNTTL time.Duration
 	// KeyframeInterval is the least time between two keyframe requests
 	// to a publisher, whatever the number of viewers asking; default 500 ms.
 	KeyframeInterval time.Duration
@@ -113,9 +136,12 @@ type Service struct {
 	m      *metrics
 	eng    *engines
 	now    func() time.Time
-	links  []string
+	ice    *iceServers
 	udp    net.PacketConn
 	closed chan struct{}
+
+	// pending bounds the sessions answered but not yet connected.
+	pending *api.Gate
 
 	mu      sync.Mutex
 	rooms   map[string]*room
@@ -139,12 +165,19 @@ func New(cfg Config) (*Service, error) {
 	def(&cfg.ReconnectGrace, 30*time.Second)
 	def(&cfg.ICEDisconnectedTimeout, 5*time.Second)
 	def(&cfg.ICEFailedTimeout, 10*time.Second)
-	def(&cfg.ConnectTimeout, 30*time.Second)
+	def(&cfg.ConnectTimeout, 15*time.Second)
 	def(&cfg.KeyframeInterval, 500*time.Millisecond)
+	def(&cfg.TURNTTL, time.Hour)
+	if cfg.MaxPendingPerClient <= 0 {
+		cfg.MaxPendingPerClient = defaultMaxPendingPerClient
+	}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = defaultMaxPending
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	links, err := linkHeaders(cfg.ICEServers)
+	ice, err := newICEServers(cfg.ICEServers, cfg.TURNSecret, cfg.TURNTTL)
 	if err != nil {
 		return nil, err
 	}
@@ -166,8 +199,9 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	return &Service{
-		cfg: cfg, log: cfg.Log, store: cfg.Store, m: m, eng: eng, now: cfg.Now, links: links,
-		udp: udp, closed: make(chan struct{}), rooms: make(map[string]*room),
+		cfg: cfg, log: cfg.Log, store: cfg.Store, m: m, eng: eng, now: cfg.Now, ice: ice,
+		pending: api.NewGate("unconnected WebRTC sessions", cfg.MaxPendingPerClient, cfg.MaxPending),
+		udp:     udp, closed: make(chan struct{}), rooms: make(map[string]*room),
 	}, nil
 }
 

@@ -68,6 +68,10 @@ func TestCreateStream(t *testing.T) {
 		{"bad id", host, `{"id":"Bad Id","title":"x"}`, 400, "bad_request"},
 		{"id too long", host, `{"id":"` + strings.Repeat("a", 65) + `","title":"x"}`, 400, "bad_request"},
 		{"unknown field", host, `{"title":"x","colour":"red"}`, 400, "bad_request"},
+		{"title in another case", host, `{"title":"x","Title":"y"}`, 400, "bad_request"},
+		{"control character in title", host, `{"title":"a\u0007b"}`, 400, "bad_request"},
+		{"bidi override in title", host, `{"title":"sale \u202Eelas"}`, 400, "bad_request"},
+		{"a token for one stream", r.token(t, "h9", auth.Host, "s9"), `{"title":"x"}`, 403, "forbidden"},
 		{"taken id", host, `{"id":"` + id + `","title":"x"}`, 409, "conflict"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -169,23 +169,6 @@ func TestSharedCacheNack(t *testing.T) {
 	}
 }
 
-func TestLinkHeaders(t *testing.T) {
-	got, err := linkHeaders([]string{"stun:s.example:3478", "turns:u%40x:p@t.example:5349?transport=tcp", " "})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{`<stun:s.example:3478>; rel="ice-server"`,
-		`<turns:t.example:5349?transport=tcp>; rel="ice-server"; username="u@x"; credential="p"; credential-type="password"`}
-	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
-		t.Errorf("got %q, want %q", got, want)
-	}
-	for _, bad := range []string{"http://x", "stun:", "turn::p@host"} {
-		if _, err := linkHeaders([]string{bad}); err == nil {
-			t.Errorf("%q: no error", bad)
-		}
-	}
-}
-
 func TestMatchViewerCodec(t *testing.T) {
 	h := func(pt int, fmtp string) webrtc.RTPCodecParameters {
 		return webrtc.RTPCodecParameters{PayloadType: webrtc.PayloadType(pt), RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "video/H264", ClockRate: 90000, SDPFmtpLine: fmtp}}

@@ -15,13 +15,16 @@ import (
 )
 
 // viewer is one WHEP session: a PeerConnection with one downTrack per
-// kind the stream has.
+// kind the stream has. Its writer and RTCP goroutines start when the peer
+// connects; until then it holds a pending slot (see admit).
 type viewer struct {
-	s     *Service
-	id    string // 128 random bits: the WHEP resource, and the right to DELETE it
-	room  *room
-	pc    *webrtc.PeerConnection
-	downs []*downTrack
+	s       *Service
+	id      string // 128 random bits: the WHEP resource, and the right to DELETE it
+	room    *room
+	pc      *webrtc.PeerConnection
+	downs   []*downTrack
+	senders []*webrtc.RTPSender // senders[i] carries downs[i]
+	unpend  func()              // releases the pending slot; idempotent
 
 	connected atomic.Bool
 	wg        sync.WaitGroup
@@ -73,8 +76,24 @@ func (v *viewer) close() {
 		}
 		_ = v.pc.Close()
 		v.wg.Wait()
+		v.unpend()
 		v.s.m.viewers.Dec()
 	})
+}
+
+// connect runs once when the viewer's peer connects: it leaves the
+// pending bound and its writers start.
+func (v *viewer) connect() {
+	if v.connected.Swap(true) {
+		return
+	}
+	v.unpend()
+	for i, d := range v.downs {
+		sender := v.senders[i]
+		v.goFunc(d.run)
+		v.goFunc(func() { v.readRTCP(d, sender) })
+		d.start()
+	}
 }
 
 // handleWHEP is POST /api/streams/{id}/whep.
@@ -103,17 +122,22 @@ func (s *Service) handleWHEP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	v, answer, err := s.watch(r.Context(), id, offer)
+	v, answer, err := s.watch(r.Context(), id, api.ClientOf(r), offer)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.writeSDP(w, "/api/streams/"+id+"/whep/"+v.id, answer)
+	user := ""
+	if p != nil {
+		user = p.Sub
+	}
+	s.writeSDP(w, "/api/streams/"+id+"/whep/"+v.id, answer, user)
 }
 
-// watch negotiates a WHEP offer against the stream's tracks on this node.
-// On error nothing is left allocated.
-func (s *Service) watch(ctx context.Context, id, offer string) (*viewer, string, error) {
+// watch negotiates a WHEP offer from client against the stream's tracks
+// on this node, within client's bound of pending sessions. On error
+// nothing is left allocated.
+func (s *Service) watch(ctx context.Context, id, client, offer string) (*viewer, string, error) {
 	if s.isClosing() {
 		return nil, "", errShutdown
 	}
@@ -135,12 +159,17 @@ func (s *Service) watch(ctx context.Context, id, offer string) (*viewer, string,
 		return nil, "", ErrOffline
 	}
 
-	pc, err := s.eng.view.NewPeerConnection(webrtc.Configuration{})
+	release, err := s.admit(client)
 	if err != nil {
 		return nil, "", err
 	}
+	pc, err := s.eng.view.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		release()
+		return nil, "", err
+	}
 	s.m.viewers.Inc()
-	v := &viewer{s: s, id: randomID(16), room: r, pc: pc}
+	v := &viewer{s: s, id: randomID(16), room: r, pc: pc, unpend: release}
 	fail := func(err error) (*viewer, string, error) {
 		v.close()
 		return nil, "", err
@@ -154,11 +183,7 @@ func (s *Service) watch(ctx context.Context, id, offer string) (*viewer, string,
 	v.pc.OnConnectionStateChange(func(cs webrtc.PeerConnectionState) {
 		switch cs {
 		case webrtc.PeerConnectionStateConnected:
-			if !v.connected.Swap(true) {
-				for _, d := range v.downs {
-					d.start()
-				}
-			}
+			v.connect()
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 			v.close()
 		}
@@ -209,9 +234,7 @@ func (v *viewer) addTracks(tracks map[webrtc.RTPCodecType]*relayTrack) error {
 		}
 		used[kind] = true
 		v.downs = append(v.downs, d)
-		sender := tr.Sender()
-		v.goFunc(d.run)
-		v.goFunc(func() { v.readRTCP(d, sender) })
+		v.senders = append(v.senders, tr.Sender())
 	}
 	if len(v.downs) == 0 {
 		return api.New(api.BadRequest, "the offer receives neither audio nor video")

@@ -26,6 +26,7 @@ type publisher struct {
 
 	connected atomic.Bool
 	timer     *time.Timer
+	unpend    func() // releases the pending slot; idempotent
 
 	mu      sync.Mutex
 	closed  bool
@@ -60,6 +61,7 @@ func (p *publisher) close() {
 		}
 		_ = p.pc.Close()
 		p.wg.Wait()
+		p.unpend()
 		if attached {
 			p.s.m.publishers.Dec()
 		}
@@ -92,17 +94,18 @@ func (s *Service) handleWHIP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	pub, answer, err := s.publish(r.Context(), st, p.Sub, offer)
+	pub, answer, err := s.publish(r.Context(), st, p.Sub, api.ClientOf(r), offer)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.writeSDP(w, "/api/streams/"+id+"/whip/"+pub.id, answer)
+	s.writeSDP(w, "/api/streams/"+id+"/whip/"+pub.id, answer, p.Sub)
 }
 
-// publish negotiates a WHIP offer and makes its sender the stream's
-// publisher. On error nothing is left allocated.
-func (s *Service) publish(ctx context.Context, st Stream, sub, offer string) (*publisher, string, error) {
+// publish negotiates a WHIP offer from client, within its bound of
+// pending sessions, and makes its sender the stream's publisher. On error
+// nothing is left allocated.
+func (s *Service) publish(ctx context.Context, st Stream, sub, client, offer string) (*publisher, string, error) {
 	if s.isClosing() {
 		return nil, "", errShutdown
 	}
@@ -117,11 +120,16 @@ func (s *Service) publish(ctx context.Context, st Stream, sub, offer string) (*p
 			return nil, "", ErrBusy
 		}
 	}
-	pc, err := s.eng.pub.NewPeerConnection(webrtc.Configuration{})
+	release, err := s.admit(client)
 	if err != nil {
 		return nil, "", err
 	}
-	pub := &publisher{s: s, id: randomID(16), sub: sub, pc: pc, claimed: map[webrtc.RTPCodecType]bool{}}
+	pc, err := s.eng.pub.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		release()
+		return nil, "", err
+	}
+	pub := &publisher{s: s, id: randomID(16), sub: sub, pc: pc, unpend: release, claimed: map[webrtc.RTPCodecType]bool{}}
 	pub.start()
 	answer, chosen, err := s.answerPublisher(ctx, pc, offer)
 	if err != nil {
@@ -203,6 +211,7 @@ func (p *publisher) start() {
 		switch cs {
 		case webrtc.PeerConnectionStateConnected:
 			p.connected.Store(true)
+			p.unpend()
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 			p.gone()
 		}
