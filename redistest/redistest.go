@@ -205,3 +205,29 @@ func (s *Server) Flush(ctx context.Context) error {
 	defer c.Close()
 	return c.FlushAll(ctx).Err()
 }
+
+// Pause stops the server's process (SIGSTOP) without closing its
+// connections, as a server stalled by the kernel or a long fork would be:
+// commands sent meanwhile wait, and run when Resume continues it.
+func (s *Server) Pause() {
+	s.tb.Helper()
+	s.signal(syscall.SIGSTOP)
+}
+
+// Resume continues a paused server (SIGCONT).
+func (s *Server) Resume() {
+	s.tb.Helper()
+	s.signal(syscall.SIGCONT)
+}
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.mu.Lock()
+	cmd := s.cmd
+	s.mu.Unlock()
+	if cmd == nil {
+		s.tb.Fatalf("redistest: the server is not running")
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
+		s.tb.Fatalf("redistest: %v: %v", sig, err)
+	}
+}

@@ -23,6 +23,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/livecart/livecart/api"
 )
 
 //go:embed static
@@ -71,7 +73,7 @@ var pages = []struct{ pattern, file string }{
 // Routes registers the pages, /embed.js, /assets/… and /assets/config.json
 // on mux. It panics only if the embedded files are broken, which a test of
 // this package catches. The handlers are safe for concurrent use.
-func Routes(mux *http.ServeMux, cfg Config) {
+func Routes(mux api.Router, cfg Config) {
 	cc := clientConfig{Guests: cfg.Guests}
 	for _, p := range pages {
 		mux.Handle(p.pattern, pageHandler(mustRender(p.file, cc)))

@@ -190,17 +190,37 @@ func whepExchange(ctx context.Context, pc *webrtc.PeerConnection, endpoint, toke
 	case <-ctx.Done():
 		return "", ctx.Err()
 	}
-	req, _ := http.NewRequestWithContext(ctx, "POST", endpoint, strings.NewReader(pc.LocalDescription().SDP))
-	req.Header.Set("Content-Type", "application/sdp")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	// The server bounds the sessions a client has not connected yet
+	// (429, or 503 when the node is full): wait as it says and offer again,
+	// as a player would, so that many viewers from one address join in
+	// waves.
+	var res *http.Response
+	var body []byte
+	for {
+		req, _ := http.NewRequestWithContext(ctx, "POST", endpoint, strings.NewReader(pc.LocalDescription().SDP))
+		req.Header.Set("Content-Type", "application/sdp")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		res, err = http.DefaultClient.Do(req)
+		if err != nil {
+			return "", err
+		}
+		body, _ = io.ReadAll(io.LimitReader(res.Body, 1<<20))
+		res.Body.Close()
+		if res.StatusCode != http.StatusTooManyRequests && res.StatusCode != http.StatusServiceUnavailable {
+			break
+		}
+		wait := 200 * time.Millisecond
+		if s, err := strconv.Atoi(res.Header.Get("Retry-After")); err == nil && s > 0 {
+			wait = time.Duration(s) * time.Second
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(wait):
+		}
 	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	if res.StatusCode != http.StatusCreated {
 		return "", fmt.Errorf("%s: %s %s", endpoint, res.Status, bytes.TrimSpace(body))
 	}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,19 +17,34 @@ import (
 // Config is everything `livecart serve` is told, from flags and environment.
 // Only this package reads either; the rest of livecart gets plain values.
 type Config struct {
-	Addr           string
-	RedisURL       string
-	Secret         string
-	UDPPort        int
-	PublicIP       string
-	ICEServers     []string
+	Addr       string
+	RedisURL   string
+	Secret     string
+	UDPPort    int
+	PublicIP   string
+	ICEServers []string
+	// TURNSecret is coturn's static-auth-secret: with it every WHIP and
+	// WHEP answer carries TURN credentials of its own that expire.
+	TURNSecret     string
 	AllowedOrigins []string
+	// TrustedProxies are the addresses and CIDR prefixes of the reverse
+	// proxies whose X-Forwarded-For names the client; empty: none, and
+	// X-Forwarded-For is ignored.
+	TrustedProxies []string
 	Hold           time.Duration
 	Demo           bool
 	Guests         bool
 	LogLevel       string
 	LogFormat      string
+
+	// BodyTimeout is how long a request body may take to arrive; zero
+	// means DefaultBodyTimeout, the contract's 10 s. It is not a setting:
+	// tests shorten it.
+	BodyTimeout time.Duration
 }
+
+// DefaultBodyTimeout is how long a request body may take to arrive.
+const DefaultBodyTimeout = 10 * time.Second
 
 // setting is one flag with its environment variable and default.
 type setting struct {
@@ -41,7 +58,9 @@ var serveSettings = []setting{
 	{"udp-port", "LIVECART_UDP_PORT", "8443", "the one UDP port all WebRTC media uses"},
 	{"public-ip", "LIVECART_PUBLIC_IP", "", "address advertised in ICE candidates (NAT 1:1), e.g. the host's public IP"},
 	{"ice-servers", "LIVECART_ICE_SERVERS", "", "comma-separated stun:/turn: URLs handed to clients"},
+	{"turn-secret", "LIVECART_TURN_SECRET", "", "coturn's static-auth-secret (use-auth-secret): each session gets TURN credentials that expire, instead of a password in --ice-servers"},
 	{"allowed-origins", "LIVECART_ALLOWED_ORIGINS", "", "comma-separated origins allowed for websocket and CORS (default: same origin only)"},
+	{"trusted-proxies", "LIVECART_TRUSTED_PROXIES", "", "comma-separated IP addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For names the client (default: none; X-Forwarded-For is ignored)"},
 	{"hold", "LIVECART_HOLD", "10m", "how long a cart item keeps its stock reserved (Go duration)"},
 	{"demo", "LIVECART_DEMO", "false", "guests on, a seeded stream \"demo\" with three products, and the URLs printed"},
 	{"guests", "LIVECART_GUESTS", "false", "allow POST /api/guest (on with --demo)"},
@@ -98,7 +117,9 @@ func ParseServe(args []string, getenv func(string) string, stderr io.Writer) (Co
 	c.Secret = *vals["secret"]
 	c.PublicIP = get("public-ip")
 	c.ICEServers = list(get("ice-servers"))
+	c.TURNSecret = *vals["turn-secret"]
 	c.AllowedOrigins = list(get("allowed-origins"))
+	c.TrustedProxies = list(get("trusted-proxies"))
 	c.LogLevel = get("log-level")
 	c.LogFormat = get("log-format")
 	if c.UDPPort, err = strconv.Atoi(get("udp-port")); err != nil {
@@ -142,6 +163,9 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("--ice-servers / LIVECART_ICE_SERVERS: %q is not a stun:, turn: or turns: URL", s))
 		}
 	}
+	if c.TURNSecret != "" && !slices.ContainsFunc(c.ICEServers, func(s string) bool { return strings.HasPrefix(s, "turn") }) {
+		errs = append(errs, errors.New("--turn-secret / LIVECART_TURN_SECRET: set, but --ice-servers / LIVECART_ICE_SERVERS names no turn: server to use it with"))
+	}
 	for _, o := range c.AllowedOrigins {
 		if o == "*" {
 			continue
@@ -150,6 +174,12 @@ func (c Config) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
 			errs = append(errs, fmt.Errorf("--allowed-origins / LIVECART_ALLOWED_ORIGINS: %q is not an origin such as https://shop.example", o))
 		}
+	}
+	if _, err := trustedProxies(c.TrustedProxies); err != nil {
+		errs = append(errs, err)
+	}
+	if c.BodyTimeout < 0 {
+		errs = append(errs, fmt.Errorf("body timeout %s is negative", c.BodyTimeout))
 	}
 	if c.RedisURL != "" {
 		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
@@ -170,6 +200,27 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("--log-format / LIVECART_LOG_FORMAT: %q is not auto, json or text", c.LogFormat))
 	}
 	return errors.Join(errs...)
+}
+
+// trustedProxies parses --trusted-proxies: each entry an IP address (a
+// single host) or a CIDR prefix.
+func trustedProxies(entries []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	var errs []error
+	for _, e := range entries {
+		if p, err := netip.ParsePrefix(e); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(e)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--trusted-proxies / LIVECART_TRUSTED_PROXIES: %q is not an IP address or a CIDR prefix such as 10.0.0.0/8", e))
+			continue
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, errors.Join(errs...)
 }
 
 func lookup(getenv func(string) string, name string) (string, bool) {

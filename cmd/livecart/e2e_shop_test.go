@@ -508,7 +508,9 @@ func TestE2ECORS(t *testing.T) {
 		t.Errorf("Access-Control-Expose-Headers = %q, want Location in it", r.Header.Get("Access-Control-Expose-Headers"))
 	}
 
-	r = e2eCall(t, "OPTIONS", ts.URL+"/api/streams/x/whep", "", nil,
+	// WHEP is open to every origin (contract section 4); the rest of the
+	// API is not.
+	r = e2eCall(t, "OPTIONS", ts.URL+"/api/streams", "", nil,
 		"Origin", "https://evil.example", "Access-Control-Request-Method", "POST")
 	e2eProblem(t, "preflight from a disallowed origin", r, 403, "forbidden")
 	if got := r.Header.Get("Access-Control-Allow-Origin"); got != "" {

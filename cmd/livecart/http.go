@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bufio"
+	"cmp"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,7 +18,8 @@ import (
 )
 
 // routes registers what belongs to the process rather than to a part:
-// health, readiness, metrics and guest sign-in.
+// health, readiness, metrics and guest sign-in. What no route takes is
+// answered by the edge (api.Routes): 404 or 405, in problem+json.
 func (a *app) routes() {
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -30,16 +28,13 @@ func (a *app) routes() {
 	a.mux.HandleFunc("GET /readyz", a.readyz)
 	a.mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
 	if a.cfg.Guests {
-		lim := newIPLimiter(rate.Every(2*time.Second), 10)
+		lim := newClientLimiter(rate.Every(2*time.Second), 10, maxLimitedClients)
 		a.mux.Handle("POST /api/guest", auth.GuestHandler(a.signer, lim.allow))
 	} else {
 		a.mux.HandleFunc("POST /api/guest", func(w http.ResponseWriter, r *http.Request) {
 			api.WriteError(w, r, nil, api.New(api.Forbidden, "guests are off on this server (start it with --guests)"))
 		})
 	}
-	a.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		api.WriteError(w, r, nil, api.Errorf(api.NotFound, "no endpoint %s %s", r.Method, r.URL.Path))
-	})
 }
 
 // readyz answers 200 only while every store answers.
@@ -59,8 +54,20 @@ func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintln(w, "ready")
 }
 
-// handler wraps the mux with what every request gets: panic recovery,
-// CORS for the allowed origins, and request metrics.
+// The edge's bounds on requests in flight: per client address (an IPv6
+// client's /64) and on the node in all.
+const (
+	maxRequestsPerClient = 64
+	maxRequestsTotal     = 4096
+)
+
+// handler wraps the mux with the edge every request passes, outermost
+// first: the client's address (--trusted-proxies) in the context, request
+// metrics by route and status, panic recovery, the head size limits (414,
+// 431), CORS (403 for a preflight from an origin not allowed), the bound on
+// requests in flight (429, 503), the body deadline (408) and problem+json
+// answers for what no route takes (404, 405). Every error it answers is
+// problem+json.
 func (a *app) handler() http.Handler {
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "livecart_http_requests_total", Help: "HTTP requests by route and status.",
@@ -70,157 +77,133 @@ func (a *app) handler() http.Handler {
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"route"})
 	a.reg.MustRegister(requests, latency)
-	origins := newOriginPolicy(a.cfg.AllowedOrigins)
+	proxies, _ := trustedProxies(a.cfg.TrustedProxies) // Validate refused bad entries
+	inFlight := api.NewGate("requests in flight", maxRequestsPerClient, maxRequestsTotal)
 
+	var h http.Handler = recordRoute(api.Routes(a.mux))
+	h = api.BodyDeadline(h, cmp.Or(a.cfg.BodyTimeout, DefaultBodyTimeout))
+	h = api.Admit(h, inFlight, notInFlight)
+	h = a.origins.CORS(h, isWHEP)
+	h = api.LimitHead(h, api.MaxURL, api.MaxHeader)
+	h = api.Recover(h, a.log)
+	byRoute := promhttp.WithLabelFromCtx("route", routeOf)
+	h = promhttp.InstrumentHandlerDuration(latency, promhttp.InstrumentHandlerCounter(requests, h, byRoute), byRoute)
+	h = withRoute(h)
+	return api.NewClients(proxies).Handler(h)
+}
+
+// notInFlight reports the requests the in-flight bound does not count:
+// room websockets, which are long-lived and bounded by the room, and the
+// probes and metrics an operator needs most when the node is busy.
+func notInFlight(r *http.Request) bool {
+	switch r.URL.Path {
+	case "/healthz", "/readyz", "/metrics":
+		return true
+	}
+	return strings.HasSuffix(r.URL.Path, "/ws")
+}
+
+// isWHEP reports the WHEP endpoint and its session resources, which the
+// contract opens to every origin: WHEP needs no token, and a session's URL
+// is what allows acting on it.
+func isWHEP(r *http.Request) bool {
+	rest, ok := strings.CutPrefix(r.URL.Path, "/api/streams/")
+	if !ok {
+		return false
+	}
+	parts := strings.Split(rest, "/")
+	return (len(parts) == 2 || len(parts) == 3) && parts[0] != "" && parts[1] == "whep"
+}
+
+// route is the metrics label of a request: the pattern the mux chose, or
+// "unmatched". withRoute puts an empty one in the request's context before
+// the metrics middleware, and recordRoute fills it in after the mux ran, so
+// the label survives the request copies the middlewares in between make.
+type route struct{ pattern string }
+
+type routeKey struct{}
+
+func withRoute(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		if origins.cors(w, r) {
-			return // a preflight, answered
-		}
-		sw := &statusWriter{ResponseWriter: w}
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				a.log.Error("handler panic", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v))
-				if sw.status == 0 {
-					api.WriteError(sw, r, nil, api.New(api.Internal, "internal error"))
-				}
-			}
-			route := r.Pattern
-			if route == "" {
-				route = "unmatched"
-			}
-			if sw.status == 0 {
-				sw.status = http.StatusOK
-			}
-			requests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
-			latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
-		}()
-		a.mux.ServeHTTP(sw, r)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), routeKey{}, &route{})))
 	})
 }
 
-// statusWriter records the status code. It passes Hijack and Flush through
-// so websockets and streaming work behind it.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
+func recordRoute(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if rt, ok := r.Context().Value(routeKey{}).(*route); ok && r.Pattern != "" {
+				rt.pattern = r.Pattern
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
 }
 
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
+func routeOf(ctx context.Context) string {
+	if rt, ok := ctx.Value(routeKey{}).(*route); ok && rt.pattern != "" {
+		return rt.pattern
 	}
-	s.ResponseWriter.WriteHeader(code)
+	return "unmatched"
 }
 
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
+// maxLimitedClients bounds how many client addresses a clientLimiter
+// remembers.
+const maxLimitedClients = 100_000
 
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
-func (s *statusWriter) Flush() {
-	if f, ok := s.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-func (s *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	h, ok := s.ResponseWriter.(http.Hijacker)
-	if !ok {
-		return nil, nil, fmt.Errorf("hijack not supported")
-	}
-	if s.status == 0 {
-		s.status = http.StatusSwitchingProtocols
-	}
-	return h.Hijack()
-}
-
-// originPolicy applies --allowed-origins to cross-origin HTTP requests.
-type originPolicy struct {
-	any     bool
-	allowed map[string]bool
-}
-
-func newOriginPolicy(list []string) *originPolicy {
-	p := &originPolicy{allowed: map[string]bool{}}
-	for _, o := range list {
-		if o == "*" {
-			p.any = true
-		}
-		p.allowed[strings.ToLower(o)] = true
-	}
-	return p
-}
-
-// cors sets the CORS headers for an allowed origin and answers preflights;
-// it reports whether the request was answered.
-func (p *originPolicy) cors(w http.ResponseWriter, r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return false
-	}
-	h := w.Header()
-	h.Add("Vary", "Origin")
-	allowed := p.any || p.allowed[strings.ToLower(origin)] || sameOrigin(origin, r)
-	preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
-	if !allowed {
-		if preflight {
-			api.WriteError(w, r, nil, api.Errorf(api.Forbidden, "origin %q is not allowed (LIVECART_ALLOWED_ORIGINS)", origin))
-			return true
-		}
-		return false // the browser will not expose the answer; same-origin rules apply
-	}
-	h.Set("Access-Control-Allow-Origin", origin)
-	h.Set("Access-Control-Expose-Headers", "Location, Link, Retry-After, ETag, Accept-Patch, Accept-Post")
-	if preflight {
-		h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key, If-Match")
-		h.Set("Access-Control-Max-Age", "600")
-		w.WriteHeader(http.StatusNoContent)
-		return true
-	}
-	return false
-}
-
-func sameOrigin(origin string, r *http.Request) bool {
-	u, err := url.Parse(origin)
-	return err == nil && strings.EqualFold(u.Host, r.Host)
-}
-
-// ipLimiter bounds requests per client address.
-type ipLimiter struct {
+// clientLimiter bounds the rate of requests per client address (as the edge
+// resolved it, api.ClientOf, an IPv6 client by its /64). It remembers at
+// most max clients: a client idle long enough to be back at its full burst
+// is forgotten, since remembering it changes nothing, and while max clients
+// are active a new one is refused. It is safe for concurrent use.
+type clientLimiter struct {
 	every rate.Limit
 	burst int
-	mu    sync.Mutex
-	m     map[string]*rate.Limiter
+	max   int
+	idle  time.Duration
+
+	mu        sync.Mutex
+	m         map[string]*clientRate
+	lastSweep time.Time
 }
 
-func newIPLimiter(every rate.Limit, burst int) *ipLimiter {
-	return &ipLimiter{every: every, burst: burst, m: map[string]*rate.Limiter{}}
+type clientRate struct {
+	lim  *rate.Limiter
+	seen time.Time
 }
 
-func (l *ipLimiter) allow(r *http.Request) bool {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
+func newClientLimiter(every rate.Limit, burst, max int) *clientLimiter {
+	idle := time.Minute
+	if every > 0 {
+		idle = time.Duration(float64(burst)/float64(every)*float64(time.Second)) + time.Second
 	}
+	return &clientLimiter{every: every, burst: burst, max: max, idle: idle, m: make(map[string]*clientRate)}
+}
+
+// allow reports whether r's client may make one more request now.
+func (l *clientLimiter) allow(r *http.Request) bool {
+	return l.allowAt(api.ClientGroup(api.ClientOf(r)), time.Now())
+}
+
+func (l *clientLimiter) allowAt(client string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	lim, ok := l.m[host]
+	c, ok := l.m[client]
 	if !ok {
-		if len(l.m) >= 100_000 { // bound memory: forget everyone, start again
-			l.m = map[string]*rate.Limiter{}
+		if len(l.m) >= l.max && now.Sub(l.lastSweep) >= l.idle/2 {
+			l.lastSweep = now
+			for k, v := range l.m {
+				if now.Sub(v.seen) >= l.idle {
+					delete(l.m, k)
+				}
+			}
 		}
-		lim = rate.NewLimiter(l.every, l.burst)
-		l.m[host] = lim
+		if len(l.m) >= l.max {
+			return false
+		}
+		c = &clientRate{lim: rate.NewLimiter(l.every, l.burst)}
+		l.m[client] = c
 	}
-	return lim.Allow()
+	c.seen = now
+	return c.lim.AllowN(now, 1)
 }

@@ -26,6 +26,8 @@ type program struct {
 	stderr io.Writer
 	// listening, when set, is told the HTTP address once the server accepts.
 	listening func(net.Addr)
+	// routes, when set, is told every route pattern the server registered.
+	routes func([]string)
 }
 
 func main() {

@@ -18,8 +18,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/livecart/livecart/api"
 	"github.com/livecart/livecart/auth"
 )
+
+// storeTimeout bounds every call to Redis: a store that does not answer
+// within it makes the request answer 503 unavailable.
+const storeTimeout = time.Second
 
 // shutdownBudget is how long SIGTERM may take from first signal to exit.
 const shutdownBudget = 10 * time.Second
@@ -32,8 +37,10 @@ type app struct {
 	signer *auth.Signer
 	rdb    *redis.Client // nil with the embedded stores
 	reg    *prometheus.Registry
-	mux    *http.ServeMux
-	parts  parts
+	// origins is the one origin policy, for CORS and the room's websocket.
+	origins *api.Origins
+	mux     *routeMux
+	parts   parts
 
 	// closers run at shutdown, concurrently, each bounded by the context.
 	closers []func(ctx context.Context) error
@@ -54,7 +61,8 @@ func (p *program) serve(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	a := &app{cfg: cfg, log: log, signer: signer, reg: prometheus.NewRegistry(), mux: http.NewServeMux()}
+	a := &app{cfg: cfg, log: log, signer: signer, reg: prometheus.NewRegistry(), mux: newRouteMux(),
+		origins: api.NewOrigins(cfg.AllowedOrigins)}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	if cfg.RedisURL != "" {
@@ -75,6 +83,9 @@ func (p *program) serve(ctx context.Context, cfg Config) error {
 		return err
 	}
 	a.routes()
+	if p.routes != nil {
+		p.routes(a.mux.Patterns())
+	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -87,8 +98,11 @@ func (p *program) serve(ctx context.Context, cfg Config) error {
 		Handler:           a.handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// Far above the edge's own limits (api.MaxURL, api.MaxHeader), so
+		// that the edge answers oversized heads in problem+json; only
+		// heads beyond this get net/http's text/plain 431.
+		MaxHeaderBytes: 1 << 20,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -156,10 +170,13 @@ func connectRedis(ctx context.Context, url string) (*redis.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("LIVECART_REDIS_URL: %w", err)
 	}
-	opts.DialTimeout = 2 * time.Second
-	opts.ReadTimeout = 2 * time.Second
-	opts.WriteTimeout = 2 * time.Second
-	opts.PoolTimeout = 2 * time.Second
+	// Every call is bounded (docs/API.md): the request's deadline reaches
+	// the socket, and no call waits longer than storeTimeout.
+	opts.ContextTimeoutEnabled = true
+	opts.DialTimeout = storeTimeout
+	opts.ReadTimeout = storeTimeout
+	opts.WriteTimeout = storeTimeout
+	opts.PoolTimeout = storeTimeout
 	rdb := redis.NewClient(opts)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

@@ -18,7 +18,9 @@ const testSecret = "test-secret-0123456789abcdef"
 
 // testServer is `livecart serve` running in-process on free ports.
 type testServer struct {
-	URL    string
+	URL string
+	// Routes are the route patterns the server registered.
+	Routes []string
 	signer *auth.Signer
 	cancel context.CancelFunc
 	done   chan int
@@ -64,6 +66,7 @@ func MustServe(tb testing.TB, envs map[string]string, args ...string) *testServe
 		stdout:    ts.out,
 		stderr:    ts.errOut,
 		listening: func(a net.Addr) { addr <- a },
+		routes:    func(r []string) { ts.Routes = r },
 	}
 	go func() { ts.done <- p.run(ctx, full) }()
 	select {

@@ -50,6 +50,7 @@ func (a *app) wire(ctx context.Context) error {
 		UDPPort:    a.cfg.UDPPort,
 		PublicIP:   a.cfg.PublicIP,
 		ICEServers: a.cfg.ICEServers,
+		TURNSecret: a.cfg.TURNSecret,
 	})
 	if err != nil {
 		broker.Close()
@@ -70,14 +71,14 @@ func (a *app) wire(ctx context.Context) error {
 		return fmt.Errorf("shop: %w", err)
 	}
 	rooms, err := chat.New(chat.Config{
-		Log:            a.log.With("part", "chat"),
-		Signer:         a.signer,
-		Broker:         broker,
-		Owners:         streams,
-		Streams:        roomStreams{streams},
-		Pinner:         shop,
-		AllowedOrigins: a.cfg.AllowedOrigins,
-		Metrics:        a.reg,
+		Log:         a.log.With("part", "chat"),
+		Signer:      a.signer,
+		Broker:      broker,
+		Owners:      streams,
+		Streams:     roomStreams{streams},
+		Pinner:      shop,
+		CheckOrigin: a.origins.Allowed,
+		Metrics:     a.reg,
 	})
 	if err != nil {
 		_ = streams.Shutdown(ctx)

@@ -8,12 +8,14 @@ import { backoff, newKey, sleep } from "./dom.js";
 // answer). code is the contract's error code ("out_of_stock", …) when the
 // server sent problem+json.
 export class ApiError extends Error {
-  constructor(status, code, detail, problem = null) {
+  constructor(status, code, detail, problem = null, retryAfter = 0) {
     super(detail || code || `HTTP ${status}`);
     this.name = "ApiError";
     this.status = status;
     this.code = code;
     this.problem = problem;
+    // retryAfter is the server's Retry-After in seconds (0: none said).
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -68,7 +70,8 @@ export class Api {
     }
     if (!res.ok) {
       const code = (data && data.code) || CODE_BY_STATUS[res.status] || (res.status >= 500 ? "unavailable" : "error");
-      throw new ApiError(res.status, code, (data && data.detail) || res.statusText, data);
+      const retryAfter = Number.parseInt(res.headers.get("Retry-After") || "0", 10) || 0;
+      throw new ApiError(res.status, code, (data && data.detail) || res.statusText, data, retryAfter);
     }
     return data;
   }
@@ -89,15 +92,26 @@ export class Api {
   // once sends a request that must happen at most once (buy, checkout): one
   // Idempotency-Key for this call, reused by its retries after a network
   // failure, a 5xx or a 409 "first request still running", so a retry can
-  // never make a second order.
-  async once(method, path, json, { attempts = 4, key = newKey() } = {}) {
+  // never make a second order. A 503 or a lost answer leaves the outcome
+  // unknown (the order may have been placed), so those are retried with
+  // the same key, after Retry-After when the server sent one, until the
+  // server says what happened or `patience` ms have passed; then the error
+  // is thrown with `unknown` set, for the page to point at "My orders".
+  async once(method, path, json, { key = newKey(), patience = 60000 } = {}) {
+    const deadline = Date.now() + patience;
     for (let i = 0; ; i++) {
       try {
         return await this.request(method, path, { json, idempotencyKey: key });
       } catch (err) {
-        const retry = err.status === 0 || err.status >= 500 || (err.status === 409 && err.code === "conflict");
-        if (!retry || i + 1 >= attempts) throw err;
-        await sleep(backoff(i, 300, 3000));
+        const unknown = err.status === 0 || err.status >= 500;
+        const retry = unknown || (err.status === 409 && err.code === "conflict" && /still running/.test(err.message));
+        const wait = Math.max(backoff(i, 300, 3000), err.retryAfter * 1000);
+        if (!retry) throw err;
+        if (Date.now() + wait > deadline) {
+          err.unknown = unknown;
+          throw err;
+        }
+        await sleep(wait);
       }
     }
   }

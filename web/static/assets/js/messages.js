@@ -24,5 +24,8 @@ const TEXT = {
 // message or anything with a code).
 export function messageOf(err) {
   if (!err) return "";
+  // A buy or checkout whose outcome the shop could not confirm in time:
+  // it may have been placed, and retrying with its key will say.
+  if (err.unknown) return "We couldn't confirm your order yet. Check My orders before trying again.";
   return TEXT[err.code] ?? err.message ?? "Something went wrong.";
 }
