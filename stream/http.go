@@ -2,7 +2,6 @@ package stream
 
 import (
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -233,15 +232,11 @@ func readSDP(w http.ResponseWriter, r *http.Request) (string, error) {
 	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || mt != "application/sdp" {
-		return "", api.Errorf(api.BadRequest, "Content-Type must be application/sdp, not %q", ct)
+		return "", api.Errorf(api.UnsupportedMediaType, "Content-Type must be application/sdp, not %q", ct)
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxSDP))
+	b, err := api.ReadBody(w, r, MaxSDP)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return "", api.Errorf(api.TooLarge, "the SDP offer is larger than %d bytes", MaxSDP)
-		}
-		return "", api.Errorf(api.BadRequest, "reading the SDP offer: %v", err)
+		return "", err
 	}
 	if len(strings.TrimSpace(string(b))) == 0 {
 		return "", api.New(api.BadRequest, "the body is empty; an SDP offer is expected")
