@@ -53,9 +53,9 @@ func (c *wsc) sync() {
 	c.expectWhere("error", func(m msg) bool { return m.str("code") == codeNotFound })
 }
 
-// expectOwnLine posts text and waits for it to come back; a muted, banned or
-// forbidden answer fails the test.
-func (c *wsc) expectOwnLine(text string) msg {
+// postLine posts text and returns the line when it comes back, or the
+// first error, muted or banned answer instead.
+func (c *wsc) postLine(text string) (line, refusal msg) {
 	c.tb.Helper()
 	c.send(map[string]any{"type": "chat", "text": text})
 	deadline := time.NewTimer(wait)
@@ -66,16 +66,27 @@ func (c *wsc) expectOwnLine(text string) msg {
 			switch m.str("type") {
 			case "chat":
 				if m.str("text") == text {
-					return m
+					return m, nil
 				}
 			case "error", "muted", "banned":
-				c.tb.Fatalf("posting %q: got %v, want the line", text, m)
+				return nil, m
 			}
 		case <-deadline.C:
-			c.tb.Fatalf("posting %q: no line within %v", text, wait)
-			return nil
+			c.tb.Fatalf("posting %q: no answer within %v", text, wait)
+			return nil, nil
 		}
 	}
+}
+
+// expectOwnLine posts text and waits for it to come back; a muted, banned or
+// forbidden answer fails the test.
+func (c *wsc) expectOwnLine(text string) msg {
+	c.tb.Helper()
+	line, refusal := c.postLine(text)
+	if refusal != nil {
+		c.tb.Fatalf("posting %q: got %v, want the line", text, refusal)
+	}
+	return line
 }
 
 // Moderators act on viewers only, hosts on viewers and moderators, admins

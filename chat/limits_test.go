@@ -16,28 +16,11 @@ import (
 // or refused with rate_limited; any other answer fails the test.
 func (c *wsc) tryLine(text string) bool {
 	c.tb.Helper()
-	c.send(map[string]any{"type": "chat", "text": text})
-	deadline := time.NewTimer(wait)
-	defer deadline.Stop()
-	for {
-		select {
-		case m := <-c.msgs:
-			switch m.str("type") {
-			case "chat":
-				if m.str("text") == text {
-					return true
-				}
-			case "error":
-				if m.str("code") != codeRateLimited {
-					c.tb.Fatalf("posting %q: %v", text, m)
-				}
-				return false
-			}
-		case <-deadline.C:
-			c.tb.Fatalf("posting %q: no answer within %v", text, wait)
-			return false
-		}
+	_, refusal := c.postLine(text)
+	if refusal != nil && (refusal.str("type") != "error" || refusal.str("code") != codeRateLimited) {
+		c.tb.Fatalf("posting %q: %v", text, refusal)
 	}
+	return refusal == nil
 }
 
 // A viewer connected to two nodes on one Redis has one allowance, not one
