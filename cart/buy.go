@@ -3,6 +3,7 @@ package cart
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/livecart/livecart/api"
 	"github.com/livecart/livecart/auth"
@@ -51,30 +52,67 @@ func (s *Shop) Buy(ctx context.Context, p *auth.Principal, stream string, body B
 	if err != nil {
 		return Order{}, false, err
 	}
-	placed, err := s.store.Buy(ctx, BuyRequest{
-		Idem:   Idem{User: p.Sub, Key: key, Fingerprint: fp},
-		Stream: stream, SKU: body.SKU, Qty: body.Qty, OrderID: id, Now: s.now(),
+	var order Order
+	a, err := s.run(ctx, func() (Plan, error) {
+		prod, err := s.product(ctx, body.SKU)
+		if err != nil && !errors.Is(err, ErrProductNotFound) {
+			return Plan{}, err
+		}
+		sc, serr := s.showcase(ctx, stream)
+		if serr != nil {
+			return Plan{}, serr
+		}
+		expect := []Expect{{Kind: ExpectShowcase, ID: stream, Rev: sc.Rev}, {Kind: ExpectProduct, ID: body.SKU, Rev: prod.Rev}}
+		switch {
+		case !sc.Has(body.SKU):
+			return Plan{}, refuse(notInLineup(stream, body.SKU), p.Sub, key, expect)
+		case err != nil:
+			return Plan{}, refuse(err, p.Sub, key, expect)
+		}
+		now := s.now()
+		order = newOrder(id, p.Sub, stream, prod.Currency, now, OrderItem{
+			SKU: prod.SKU, Name: prod.Name, Qty: body.Qty, UnitPriceCents: PriceAt(prod, sc.Pin, now)})
+		ow, iw, err := placeOrder(order, key, fp)
+		if err != nil {
+			return Plan{}, err
+		}
+		return Plan{Idem: iw, Expect: expect, Stock: []StockDelta{{SKU: prod.SKU, Delta: -body.Qty}}, Order: ow}, nil
 	})
 	if err != nil {
 		var oos *OutOfStockError
 		if errors.As(err, &oos) {
 			s.soldOut.observe(StockChange{SKU: oos.SKU, Stock: oos.Stock, Version: oos.Version})
 		}
-		return Order{}, false, s.lineupErr(ctx, stream, storeErr(err))
+		return Order{}, false, s.lineupErr(ctx, stream, err)
 	}
 	s.recent.add(p.Sub, key)
-	if !placed.Replayed {
-		s.placed(placed, p)
+	if a.Replay != nil {
+		o, err := readRecord(a.Replay, fp)
+		if err != nil {
+			return Order{}, false, err
+		}
+		return o, true, nil
 	}
-	return placed.Order, placed.Replayed, nil
+	s.placed(order, a.Changes, p)
+	return order, false, nil
 }
 
-// placed tells the rooms about a new order.
-func (s *Shop) placed(pl Placed, p *auth.Principal) {
+// newOrder is a placed order of items at now.
+func newOrder(id, user, stream, currency string, now time.Time, items ...OrderItem) Order {
+	o := Order{ID: id, User: user, Stream: stream, Items: items, Currency: currency,
+		Status: StatusPlaced, CreatedAt: now.UTC().Truncate(time.Millisecond)}
+	for _, it := range items {
+		o.TotalCents += it.UnitPriceCents * int64(it.Qty)
+	}
+	return o
+}
+
+// placed tells the rooms about a new order and the stock it took.
+func (s *Shop) placed(o Order, changes []StockChange, p *auth.Principal) {
 	s.metrics.orders.WithLabelValues(StatusPlaced).Inc()
-	s.stockChanged(pl.Changes)
-	for _, it := range pl.Order.Items {
-		s.events.OrderPlaced(pl.Order.Stream, it.SKU, it.Qty, p.Name)
+	s.stockChanged(changes)
+	for _, it := range o.Items {
+		s.events.OrderPlaced(o.Stream, it.SKU, it.Qty, p.Name)
 	}
 }
 

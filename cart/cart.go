@@ -2,6 +2,9 @@ package cart
 
 import (
 	"context"
+	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/livecart/livecart/api"
@@ -57,10 +60,11 @@ func (s *Shop) Cart(ctx context.Context, p *auth.Principal) (Cart, error) {
 	if err != nil {
 		return Cart{}, storeErr(err)
 	}
-	pin, err := s.store.Pin(ctx, sc.Stream)
+	show, err := s.store.Showcase(ctx, sc.Stream)
 	if err != nil {
 		return Cart{}, storeErr(err)
 	}
+	pin := show.Pin
 	bySKU := make(map[string]Product, len(prods))
 	for _, p := range prods {
 		bySKU[p.SKU] = p
@@ -97,12 +101,125 @@ func (s *Shop) SetCartItem(ctx context.Context, p *auth.Principal, sku string, b
 	if err := auth.Check(p, auth.Buy, auth.On(body.Stream, auth.Owner{})); err != nil {
 		return Cart{}, err
 	}
-	changes, err := s.store.SetCartItem(ctx, CartChange{User: p.Sub, Stream: body.Stream, SKU: sku, Qty: body.Qty, Now: s.now(), Hold: s.hold})
-	s.stockChanged(changes) // a lapsed hold may have been released even on error
+	a, err := s.run(ctx, func() (Plan, error) { return s.decideCartLine(ctx, p.Sub, body.Stream, sku, body.Qty) })
 	if err != nil {
-		return Cart{}, s.lineupErr(ctx, body.Stream, storeErr(err))
+		return Cart{}, s.lineupErr(ctx, body.Stream, err)
 	}
+	s.stockChanged(a.Changes)
 	return s.Cart(ctx, p)
+}
+
+// decideCartLine plans setting user's line for sku (from stream) to qty.
+//
+// The rules: a cart holds one stream's products in one currency, at most
+// MaxCartLines lines. While its hold lasts only the changed line's stock
+// moves and the hold is renewed; a hold that has lapsed gives its stock
+// back first. A cart that holds nothing takes the stock of all its lines
+// again when a line is set (and the hold starts anew), while removing a
+// line from it moves no stock.
+func (s *Shop) decideCartLine(ctx context.Context, user, stream, sku string, qty int) (Plan, error) {
+	c, err := s.store.Cart(ctx, user)
+	if err != nil {
+		return Plan{}, storeErr(err)
+	}
+	now := s.now()
+	expect := []Expect{{Kind: ExpectCart, ID: user, Rev: c.Rev}}
+	old := lineQty(c.Lines, sku)
+	others := len(c.Lines)
+	if old > 0 {
+		others--
+	}
+	cur := c.Currency
+	if qty > 0 {
+		if others > 0 && c.Stream != stream {
+			return Plan{}, cartConflict("your cart holds products of stream %q; check it out or empty it first", c.Stream)
+		}
+		sc, err := s.showcase(ctx, stream)
+		if err != nil {
+			return Plan{}, err
+		}
+		expect = append(expect, Expect{Kind: ExpectShowcase, ID: stream, Rev: sc.Rev})
+		if !sc.Has(sku) {
+			return Plan{}, notInLineup(stream, sku)
+		}
+		prod, err := s.product(ctx, sku)
+		if err != nil {
+			return Plan{}, err
+		}
+		expect = append(expect, Expect{Kind: ExpectProduct, ID: sku, Rev: prod.Rev})
+		if others > 0 && c.Currency != prod.Currency {
+			return Plan{}, cartConflict("your cart is in %s; this product is in another currency", c.Currency)
+		}
+		if old == 0 && others >= MaxCartLines {
+			return Plan{}, ErrCartFull
+		}
+		cur = prod.Currency
+	}
+	lines := setLine(c.Lines, sku, qty)
+	deltas := map[string]int{}
+	held := c.Held && now.Before(c.HeldUntil)
+	if c.Held && !held { // lapsed: its stock comes back first
+		for _, l := range c.Lines {
+			deltas[l.SKU] += l.Qty
+		}
+	}
+	hold := held || qty > 0
+	switch {
+	case held:
+		deltas[sku] -= qty - old
+	case qty > 0: // the whole cart is held anew
+		for _, l := range lines {
+			deltas[l.SKU] -= l.Qty
+		}
+	}
+	plan := Plan{Expect: expect, Stock: stockDeltas(deltas)}
+	switch {
+	case len(lines) == 0:
+		plan.Cart = &CartWrite{User: user}
+	case hold:
+		plan.Cart = &CartWrite{User: user, Cart: &StoredCart{Stream: stream, Currency: cur, Held: true, HeldUntil: now.Add(s.hold).Truncate(time.Millisecond), Lines: lines}}
+	default:
+		plan.Cart = &CartWrite{User: user, Cart: &StoredCart{Stream: c.Stream, Currency: c.Currency, HeldUntil: c.HeldUntil, Lines: lines}}
+	}
+	return plan, nil
+}
+
+// lineQty is the quantity of sku in lines (0 when absent).
+func lineQty(lines []StoredLine, sku string) int {
+	for _, l := range lines {
+		if l.SKU == sku {
+			return l.Qty
+		}
+	}
+	return 0
+}
+
+// setLine returns lines with sku's quantity set to qty (0 removes it),
+// sorted by sku.
+func setLine(lines []StoredLine, sku string, qty int) []StoredLine {
+	out := make([]StoredLine, 0, len(lines)+1)
+	for _, l := range lines {
+		if l.SKU != sku {
+			out = append(out, l)
+		}
+	}
+	if qty > 0 {
+		out = append(out, StoredLine{SKU: sku, Qty: qty})
+	}
+	slices.SortFunc(out, func(a, b StoredLine) int { return strings.Compare(a.SKU, b.SKU) })
+	return out
+}
+
+// stockDeltas lists the non-zero deltas, by sku.
+func stockDeltas(m map[string]int) []StockDelta {
+	var out []StockDelta
+	for sku, d := range m {
+		if d != 0 {
+			out = append(out, StockDelta{SKU: sku, Delta: d})
+		}
+	}
+	slices.SortFunc(out, func(a, b StockDelta) int { return strings.Compare(a.SKU, b.SKU) })
+	return out
 }
 
 // Checkout turns p's whole cart into one order, atomically: every line at
@@ -115,18 +232,6 @@ func (s *Shop) Checkout(ctx context.Context, p *auth.Principal, key, fp string) 
 	if err := checkIdempotencyKey(key); err != nil {
 		return Order{}, false, err
 	}
-	if p.Stream != "" {
-		// A token for one stream checks out only that stream's cart.
-		sc, err := s.store.Cart(ctx, p.Sub)
-		if err != nil {
-			return Order{}, false, storeErr(err)
-		}
-		if len(sc.Lines) > 0 {
-			if err := auth.Check(p, auth.Buy, auth.On(sc.Stream, auth.Owner{})); err != nil {
-				return Order{}, false, err
-			}
-		}
-	}
 	done, err := s.inflight.begin(p.Sub, key)
 	if err != nil {
 		return Order{}, false, err
@@ -136,14 +241,63 @@ func (s *Shop) Checkout(ctx context.Context, p *auth.Principal, key, fp string) 
 	if err != nil {
 		return Order{}, false, err
 	}
-	placed, err := s.store.Checkout(ctx, CheckoutRequest{Idem: Idem{User: p.Sub, Key: key, Fingerprint: fp}, OrderID: id, Now: s.now()})
+	var order Order
+	a, err := s.run(ctx, func() (Plan, error) {
+		c, err := s.store.Cart(ctx, p.Sub)
+		if err != nil {
+			return Plan{}, storeErr(err)
+		}
+		expect := []Expect{{Kind: ExpectCart, ID: p.Sub, Rev: c.Rev}}
+		if len(c.Lines) == 0 {
+			return Plan{}, refuse(ErrCartEmpty, p.Sub, key, expect)
+		}
+		// A token for one stream checks out only that stream's cart.
+		if err := auth.Check(p, auth.Buy, auth.On(c.Stream, auth.Owner{})); err != nil {
+			return Plan{}, err
+		}
+		sc, err := s.showcase(ctx, c.Stream)
+		if err != nil {
+			return Plan{}, err
+		}
+		expect = append(expect, Expect{Kind: ExpectShowcase, ID: c.Stream, Rev: sc.Rev})
+		now := s.now()
+		items := make([]OrderItem, 0, len(c.Lines))
+		deltas := map[string]int{}
+		for _, l := range c.Lines {
+			if !sc.Has(l.SKU) {
+				return Plan{}, refuse(notInLineup(c.Stream, l.SKU), p.Sub, key, expect)
+			}
+			prod, err := s.product(ctx, l.SKU)
+			if errors.Is(err, ErrProductNotFound) {
+				return Plan{}, refuse(err, p.Sub, key, expect)
+			} else if err != nil {
+				return Plan{}, err
+			}
+			expect = append(expect, Expect{Kind: ExpectProduct, ID: l.SKU, Rev: prod.Rev})
+			if prod.Currency != c.Currency {
+				return Plan{}, refuse(cartConflict("your cart is in %s; %s is in another currency", c.Currency, l.SKU), p.Sub, key, expect)
+			}
+			items = append(items, OrderItem{SKU: l.SKU, Name: prod.Name, Qty: l.Qty, UnitPriceCents: PriceAt(prod, sc.Pin, now)})
+			// A held cart's stock is reserved until the sweep gives it
+			// back, even past its hold; an unheld one takes it now.
+			if !c.Held {
+				deltas[l.SKU] -= l.Qty
+			}
+		}
+		order = newOrder(id, p.Sub, c.Stream, c.Currency, now, items...)
+		ow, iw, err := placeOrder(order, key, fp)
+		if err != nil {
+			return Plan{}, err
+		}
+		return Plan{Idem: iw, Expect: expect, Stock: stockDeltas(deltas), Cart: &CartWrite{User: p.Sub}, Order: ow}, nil
+	})
 	if err != nil {
-		s.stockChanged(placed.Changes) // a lapsed hold may have been released
-		return Order{}, false, storeErr(err)
+		return Order{}, false, err
 	}
-	if placed.Replayed {
-		return placed.Order, true, nil
+	if a.Replay != nil {
+		o, err := readRecord(a.Replay, fp)
+		return o, err == nil, err
 	}
-	s.placed(placed, p)
-	return placed.Order, false, nil
+	s.placed(order, a.Changes, p)
+	return order, false, nil
 }

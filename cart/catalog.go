@@ -45,6 +45,9 @@ type Product struct {
 	// Owner is who owns the product: the host that created it, or its org.
 	// It is not shown to clients.
 	Owner auth.Owner `json:"-"`
+	// Rev is the catalog revision: it changes with every write of the
+	// product (not with its stock). 0: not stored.
+	Rev int64 `json:"-"`
 }
 
 // Card is the pinned product as every viewer of a stream sees it: the price

@@ -21,33 +21,32 @@ func (s *Shop) PutProduct(ctx context.Context, by *auth.Principal, prod Product)
 	if err := prod.Validate(); err != nil {
 		return false, err
 	}
-	// Decide who may write from what is stored, then write only if that is
-	// still so; when it moved (a concurrent create), decide again.
-	for range 3 {
+	// Decide who may write from what is stored, then write only if the
+	// product is still as read (a concurrent create or replace makes the
+	// shop decide again).
+	a, err := s.run(ctx, func() (Plan, error) {
 		cur, err := s.store.Product(ctx, prod.SKU)
-		create := errors.Is(err, ErrProductNotFound)
+		created = errors.Is(err, ErrProductNotFound)
 		switch {
-		case create:
+		case created:
 			prod.Owner = auth.OwnerOf(by)
 		case err != nil:
-			return false, storeErr(err)
+			return Plan{}, storeErr(err)
 		default:
 			if err := auth.Check(by, auth.EditProduct, auth.Resource{Owner: cur.Owner}); err != nil {
-				return false, err
+				return Plan{}, err
 			}
 			prod.Owner = cur.Owner
 		}
-		created, ch, err := s.store.PutProduct(ctx, prod, create)
-		if errors.Is(err, ErrProductChanged) {
-			continue
-		}
-		if err != nil {
-			return false, storeErr(err)
-		}
-		s.stockChanged([]StockChange{ch})
-		return created, nil
+		w := prod
+		return Plan{Expect: []Expect{{Kind: ExpectProduct, ID: prod.SKU, Rev: cur.Rev}}, Product: &w}, nil
+	})
+	if err != nil {
+		return false, err
 	}
-	return false, ErrProductChanged
+	s.cache.forget(ExpectProduct, prod.SKU)
+	s.stockChanged(a.Changes)
+	return created, nil
 }
 
 // Product returns the product with sku and its live stock.
@@ -98,14 +97,51 @@ func (s *Shop) PutLineup(ctx context.Context, p *auth.Principal, stream string, 
 			return productNotFound(sku)
 		}
 	}
-	unpinned, err := s.store.SetLineup(ctx, stream, skus)
+	// The pin stays when its product stays in the lineup.
+	unpinned := false
+	_, err = s.run(ctx, func() (Plan, error) {
+		sc, err := s.store.Showcase(ctx, stream)
+		if err != nil {
+			return Plan{}, storeErr(err)
+		}
+		pin := sc.Pin
+		unpinned = pin != nil && !seen[pin.SKU]
+		if unpinned {
+			pin = nil
+		}
+		return Plan{
+			Expect:   []Expect{{Kind: ExpectShowcase, ID: stream, Rev: sc.Rev}},
+			Showcase: &ShowcaseWrite{Stream: stream, Lineup: skus, Pin: pin},
+		}, nil
+	})
 	if err != nil {
-		return storeErr(err)
+		return err
 	}
+	s.cache.forget(ExpectShowcase, stream)
 	if unpinned {
 		s.events.ProductCard(stream, nil)
 	}
 	return nil
+}
+
+// setPin pins pin.SKU in stream (which must be in its lineup), or unpins
+// when pin is nil.
+func (s *Shop) setPin(ctx context.Context, stream string, pin *Pin) error {
+	_, err := s.run(ctx, func() (Plan, error) {
+		sc, err := s.store.Showcase(ctx, stream)
+		if err != nil {
+			return Plan{}, storeErr(err)
+		}
+		if pin != nil && !sc.Has(pin.SKU) {
+			return Plan{}, notInLineup(stream, pin.SKU)
+		}
+		return Plan{
+			Expect:   []Expect{{Kind: ExpectShowcase, ID: stream, Rev: sc.Rev}},
+			Showcase: &ShowcaseWrite{Stream: stream, Lineup: sc.Lineup, Pin: pin},
+		}, nil
+	})
+	s.cache.forget(ExpectShowcase, stream)
+	return err
 }
 
 // PinRequest is what POST /api/streams/{id}/pin carries.
@@ -149,8 +185,8 @@ func (s *Shop) PinCard(ctx context.Context, p *auth.Principal, stream string, re
 		t := req.EndsAt.UTC().Truncate(time.Millisecond)
 		pin.EndsAt = &t
 	}
-	if err := s.store.SetPin(ctx, stream, pin); err != nil {
-		return nil, storeErr(err)
+	if err := s.setPin(ctx, stream, pin); err != nil {
+		return nil, err
 	}
 	prod, err := s.store.Product(ctx, req.SKU)
 	if err != nil {
@@ -169,8 +205,8 @@ func (s *Shop) Unpin(ctx context.Context, p *auth.Principal, stream string) erro
 	if err := s.check(ctx, p, auth.Moderate, stream); err != nil {
 		return err
 	}
-	if err := s.store.SetPin(ctx, stream, nil); err != nil {
-		return storeErr(err)
+	if err := s.setPin(ctx, stream, nil); err != nil {
+		return err
 	}
 	s.events.ProductCard(stream, nil)
 	return nil
@@ -179,21 +215,18 @@ func (s *Shop) Unpin(ctx context.Context, p *auth.Principal, stream string) erro
 // Showcase returns what GET /api/streams/{id} shows of the shop: the pinned
 // card (nil when none) and the lineup's products with live stock.
 func (s *Shop) Showcase(ctx context.Context, stream string) (*Card, []Product, error) {
-	skus, err := s.store.Lineup(ctx, stream)
+	sc, err := s.store.Showcase(ctx, stream)
 	if err != nil {
 		return nil, nil, storeErr(err)
 	}
-	prods, err := s.store.Products(ctx, skus)
+	prods, err := s.store.Products(ctx, sc.Lineup)
 	if err != nil {
 		return nil, nil, storeErr(err)
 	}
 	if prods == nil {
 		prods = []Product{}
 	}
-	pin, err := s.store.Pin(ctx, stream)
-	if err != nil {
-		return nil, nil, storeErr(err)
-	}
+	pin := sc.Pin
 	if pin == nil {
 		return nil, prods, nil
 	}

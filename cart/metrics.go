@@ -7,6 +7,7 @@ type metrics struct {
 	orders   *prometheus.CounterVec
 	taps     *prometheus.CounterVec
 	released prometheus.Counter
+	stale    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -23,9 +24,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "livecart", Subsystem: "cart", Name: "holds_released_total",
 			Help: "Cart holds that lapsed and gave their stock back, released by this node.",
 		}),
+		stale: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "livecart", Subsystem: "cart", Name: "plans_stale_total",
+			Help: "Plans the store refused because what they were decided from had changed (decided again), by what changed.",
+		}, []string{"what"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.orders, m.taps, m.released} {
+		for _, c := range []prometheus.Collector{m.orders, m.taps, m.released, m.stale} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

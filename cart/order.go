@@ -2,6 +2,8 @@ package cart
 
 import (
 	"context"
+	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -67,9 +69,9 @@ func (s *Shop) Order(ctx context.Context, p *auth.Principal, id string) (Order, 
 	if err := validOrderID(id); err != nil {
 		return Order{}, err
 	}
-	o, err := s.store.Order(ctx, id)
+	o, _, err := s.store.Order(ctx, id)
 	if err != nil {
-		return Order{}, err
+		return Order{}, storeErr(err)
 	}
 	if err := s.mayManage(ctx, p, o); err != nil {
 		return Order{}, err
@@ -96,16 +98,44 @@ func (s *Shop) mayManage(ctx context.Context, p *auth.Principal, o Order) error 
 // Cancel cancels order id for p (its buyer, the stream's host or an admin)
 // and gives its stock back.
 func (s *Shop) Cancel(ctx context.Context, p *auth.Principal, id string) (Order, error) {
-	if _, err := s.Order(ctx, p, id); err != nil {
+	if err := validOrderID(id); err != nil {
 		return Order{}, err
 	}
-	o, changes, err := s.store.Cancel(ctx, id)
+	var cancelled Order
+	a, err := s.run(ctx, func() (Plan, error) {
+		o, raw, err := s.store.Order(ctx, id)
+		if err != nil {
+			return Plan{}, storeErr(err)
+		}
+		if err := s.mayManage(ctx, p, o); err != nil {
+			return Plan{}, err
+		}
+		if o.Status == StatusCancelled {
+			return Plan{}, ErrAlreadyCancelled
+		}
+		cancelled = o
+		cancelled.Items = slices.Clone(o.Items)
+		cancelled.Status = StatusCancelled
+		js, err := json.Marshal(cancelled)
+		if err != nil {
+			return Plan{}, err
+		}
+		deltas := map[string]int{}
+		for _, it := range o.Items {
+			deltas[it.SKU] += it.Qty
+		}
+		return Plan{
+			Expect: []Expect{{Kind: ExpectOrder, ID: id, Value: raw}},
+			Stock:  stockDeltas(deltas),
+			Order:  &OrderWrite{ID: id, User: o.User, Stream: o.Stream, JSON: js, Event: StatusCancelled},
+		}, nil
+	})
 	if err != nil {
 		return Order{}, err
 	}
 	s.metrics.orders.WithLabelValues(StatusCancelled).Inc()
-	s.stockChanged(changes)
-	return o, nil
+	s.stockChanged(a.Changes)
+	return cancelled, nil
 }
 
 // Orders lists p's own orders, newest first. A token limited to one

@@ -97,8 +97,9 @@ func TestRedisOrdersStream(t *testing.T) {
 	}
 }
 
-// TestRedisNoScript: after the server forgets its scripts (as after a
-// restart or failover), single calls and pipelined calls load them again.
+// TestRedisNoScript: after the server forgets apply.lua (as after a
+// restart or failover), every kind of write loads it again: a buy, cart
+// changes and the sweep's releases.
 func TestRedisNoScript(t *testing.T) {
 	srv := redistest.Start(t)
 	store := mustRedisStore(t, srv)
@@ -112,8 +113,11 @@ func TestRedisNoScript(t *testing.T) {
 		t.Fatalf("buy after SCRIPT FLUSH: %v", err)
 	}
 	for _, u := range []string{"v2", "v3"} {
-		if _, err := s.SetCartItem(t.Context(), viewer(u), "a", CartItemBody{Stream: "live1", Qty: 1}); err != nil {
+		if err := c.ScriptFlush(t.Context()).Err(); err != nil {
 			t.Fatal(err)
+		}
+		if _, err := s.SetCartItem(t.Context(), viewer(u), "a", CartItemBody{Stream: "live1", Qty: 1}); err != nil {
+			t.Fatalf("cart change after SCRIPT FLUSH: %v", err)
 		}
 	}
 	if err := c.ScriptFlush(t.Context()).Err(); err != nil {
@@ -122,7 +126,7 @@ func TestRedisNoScript(t *testing.T) {
 	time.Sleep(60 * time.Millisecond)
 	n, err := s.Sweep(t.Context())
 	if err != nil || n != 2 {
-		t.Fatalf("pipelined release after SCRIPT FLUSH: %d, %v; want 2", n, err)
+		t.Fatalf("release after SCRIPT FLUSH: %d, %v; want 2", n, err)
 	}
 	if p, _ := store.Product(t.Context(), "a"); p.Stock != 4 {
 		t.Fatalf("stock %d, want 4", p.Stock)
@@ -293,7 +297,7 @@ func TestRedisRestartDuringStorm(t *testing.T) {
 	}
 	ackedUnits := 0
 	acked.Range(func(k, v any) bool {
-		o, err := store.Order(t.Context(), k.(string))
+		o, _, err := store.Order(t.Context(), k.(string))
 		if err != nil {
 			t.Errorf("acknowledged order %s: %v", k, err)
 		} else if o.Status != StatusPlaced {

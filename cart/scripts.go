@@ -2,9 +2,10 @@ package cart
 
 import (
 	"context"
-	"embed"
+	_ "embed"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -13,123 +14,190 @@ import (
 	"github.com/livecart/livecart/api"
 )
 
-//go:embed lua/*.lua
-var luaFiles embed.FS
+// applyLua is the one script that writes the store: it checks a plan's
+// preconditions and applies it (docs/DATA.md).
+//
+//go:embed lua/apply.lua
+var applyLua string
 
-// scripts are the store's Lua scripts, each prefixed with common.lua.
-type scripts struct {
-	buy, reserve, checkout, release, cancel, product, lineup, pin *redis.Script
-}
+// applyScript is apply.lua, run with Run: EVALSHA, falling back to EVAL
+// when the server answers NOSCRIPT (after a restart or a failover).
+var applyScript = redis.NewScript(applyLua)
 
-func loadScripts() (*scripts, error) {
-	common, err := luaFiles.ReadFile("lua/common.lua")
+// maxExact bounds the numbers apply.lua does arithmetic on: Lua numbers
+// are doubles, exact up to 2^53.
+const maxExact = 1<<53 - 1
+
+// apply runs apply.lua for p: one round trip, bounded by the store's
+// timeout.
+func (r *RedisStore) apply(ctx context.Context, p Plan) (Applied, error) {
+	args, err := r.planArgs(p)
 	if err != nil {
-		return nil, err
+		return Applied{}, err
 	}
-	mk := func(name string) (*redis.Script, error) {
-		src, err := luaFiles.ReadFile("lua/" + name + ".lua")
-		if err != nil {
-			return nil, err
-		}
-		return redis.NewScript(string(common) + "\n" + string(src)), nil
-	}
-	var s scripts
-	for name, dst := range map[string]**redis.Script{
-		"buy": &s.buy, "reserve": &s.reserve, "checkout": &s.checkout, "release": &s.release,
-		"cancel": &s.cancel, "product": &s.product, "lineup": &s.lineup, "pin": &s.pin,
-	} {
-		if *dst, err = mk(name); err != nil {
-			return nil, err
-		}
-	}
-	return &s, nil
-}
-
-// scriptReply is what every script answers.
-type scriptReply struct {
-	code, detail, order string
-	changes             []StockChange
-	observed            *StockChange
-}
-
-// run runs sc with Run, which sends EVALSHA and falls back to EVAL when
-// the server answers NOSCRIPT (after a restart or a failover).
-func (r *RedisStore) run(ctx context.Context, sc *redis.Script, args ...any) (scriptReply, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	ctx, cancel := r.ctx(ctx)
 	defer cancel()
-	v, err := sc.Run(ctx, r.c, []string{OrdersStream}, r.args(args)...).Result()
+	v, err := applyScript.Run(ctx, r.c, []string{OrdersStream}, args...).Result()
 	if err != nil {
-		return scriptReply{}, r.fail(err)
+		return Applied{}, r.fail(err)
 	}
-	return parseReply(v)
+	return parseApplied(v)
 }
 
-// runAll runs several calls of sc in one pipeline. A pipeline cannot fall
-// back call by call, so calls answered NOSCRIPT are run again with Run
-// (which loads the script) once the pipeline is back; no script ran for
-// them, so nothing is done twice.
-func (r *RedisStore) runAll(ctx context.Context, sc *redis.Script, calls [][]any) ([]scriptReply, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
-	defer cancel()
-	pipe := r.c.Pipeline()
-	cmds := make([]*redis.Cmd, len(calls))
-	for i, args := range calls {
-		cmds[i] = sc.EvalSha(ctx, pipe, []string{OrdersStream}, r.args(args)...)
-	}
-	if _, err := pipe.Exec(ctx); err != nil && !isNoScript(err) {
-		var rerr redis.Error
-		if !errors.As(err, &rerr) {
-			return nil, r.fail(err)
+// planArgs encodes p as apply.lua's ARGV: the prefix, the stock channel,
+// then one tagged part per precondition and write, numbers in decimal and
+// opaque bytes (records, order JSON) as they are. It refuses, before
+// anything is sent, what would make the script fail half-way.
+func (r *RedisStore) planArgs(p Plan) ([]any, error) {
+	a := make([]any, 0, 2+6+4*len(p.Expect)+3*len(p.Stock)+4*len(p.Counters)+10+7)
+	a = append(a, r.prefix, r.channel)
+	if w := p.Idem; w != nil {
+		if w.Record == nil {
+			a = append(a, "I", w.User, w.Key, "0", "", "")
+		} else {
+			if w.TTL <= 0 {
+				return nil, errors.New("cart: apply: an idempotency record needs a TTL")
+			}
+			ms := max(w.TTL.Milliseconds(), 1)
+			a = append(a, "I", w.User, w.Key, "1", w.Record, strconv.FormatInt(ms, 10))
 		}
 	}
-	out := make([]scriptReply, len(calls))
-	for i, cmd := range cmds {
-		v, err := cmd.Result()
-		if isNoScript(err) {
-			v, err = sc.Run(ctx, r.c, []string{OrdersStream}, r.args(calls[i])...).Result()
-		}
-		if err != nil {
-			return nil, r.fail(err)
-		}
-		if out[i], err = parseReply(v); err != nil {
-			return nil, err
+	for _, e := range p.Expect {
+		switch e.Kind {
+		case ExpectProduct, ExpectShowcase, ExpectCart:
+			a = append(a, "E", string(e.Kind), e.ID, strconv.FormatInt(e.Rev, 10))
+		case ExpectOrder:
+			a = append(a, "E", string(e.Kind), e.ID, e.Value)
+		default:
+			return nil, fmt.Errorf("cart: apply: unknown precondition %q", e.Kind)
 		}
 	}
-	return out, nil
+	for i, d := range p.Stock {
+		for _, o := range p.Stock[:i] {
+			if o.SKU == d.SKU {
+				return nil, fmt.Errorf("cart: apply: two stock deltas for %s", d.SKU)
+			}
+		}
+		a = append(a, "S", d.SKU, strconv.Itoa(d.Delta))
+	}
+	for i, c := range p.Counters {
+		for _, o := range p.Counters[:i] {
+			if o.Key == c.Key {
+				return nil, fmt.Errorf("cart: apply: two deltas for counter %s", c.Key)
+			}
+		}
+		if c.Delta > maxExact || c.Delta < -maxExact || c.Max > maxExact {
+			return nil, fmt.Errorf("cart: apply: counter %s: delta or bound beyond 2^53", c.Key)
+		}
+		a = append(a, "N", c.Key, strconv.FormatInt(c.Delta, 10), strconv.FormatInt(max(c.Max, 0), 10))
+	}
+	if pr := p.Product; pr != nil {
+		a = append(a, "P", pr.SKU, pr.Name, strconv.FormatInt(pr.PriceCents, 10), pr.Currency,
+			strconv.Itoa(pr.Stock), pr.ImageURL, pr.Description, pr.Owner.Sub, pr.Owner.Org)
+	}
+	if sc := p.Showcase; sc != nil {
+		a = append(a, "W", sc.Stream, strconv.Itoa(len(sc.Lineup)))
+		for _, sku := range sc.Lineup {
+			a = append(a, sku)
+		}
+		sku, price, ends := "", "", ""
+		if pin := sc.Pin; pin != nil {
+			sku = pin.SKU
+			if pin.PriceCents != nil {
+				price = strconv.FormatInt(*pin.PriceCents, 10)
+			}
+			if pin.EndsAt != nil {
+				ends = strconv.FormatInt(timeMS(*pin.EndsAt), 10)
+			}
+		}
+		a = append(a, sku, price, ends)
+	}
+	if cw := p.Cart; cw != nil {
+		if c := cw.Cart; c == nil {
+			a = append(a, "C", cw.User, "0")
+		} else {
+			if c.Held && c.HeldUntil.IsZero() {
+				return nil, fmt.Errorf("cart: apply: cart of %s held without an end", cw.User)
+			}
+			until, held := "", "0"
+			if !c.HeldUntil.IsZero() {
+				until = strconv.FormatInt(timeMS(c.HeldUntil), 10)
+			}
+			if c.Held {
+				held = "1"
+			}
+			a = append(a, "C", cw.User, "1", c.Stream, c.Currency, until, held,
+				strconv.FormatInt(cartTTL(c.HeldUntil).Milliseconds(), 10), strconv.Itoa(len(c.Lines)))
+			for _, l := range c.Lines {
+				a = append(a, l.SKU, strconv.Itoa(l.Qty))
+			}
+		}
+	}
+	if o := p.Order; o != nil {
+		isNew := "0"
+		if o.New {
+			isNew = "1"
+		}
+		a = append(a, "O", o.ID, o.User, o.Stream, o.JSON, isNew, o.Event)
+	}
+	return a, nil
 }
 
-func isNoScript(err error) bool { return err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") }
+// cartRetention is how long a cart is kept after its hold ends (or after
+// its last change, for a cart whose hold had already ended).
+const cartRetention = 7 * 24 * time.Hour
 
-func (r *RedisStore) args(args []any) []any {
-	return append([]any{r.prefix, r.channel}, args...)
+// cartTTL is the expiry of a cart written now that is held until until.
+// It is storage housekeeping, not a rule of the shop: whether a cart holds
+// stock is decided by its fields, never by its expiry.
+func cartTTL(until time.Time) time.Duration {
+	return cartRetention + max(time.Until(until), 0)
 }
 
-func parseReply(v any) (scriptReply, error) {
+// parseApplied reads apply.lua's answer.
+func parseApplied(v any) (Applied, error) {
 	a, ok := v.([]any)
-	if !ok || len(a) != 5 {
-		return scriptReply{}, fmt.Errorf("cart: unexpected script reply %T", v)
+	if !ok || len(a) == 0 {
+		return Applied{}, fmt.Errorf("cart: unexpected apply.lua answer %T", v)
 	}
-	var rep scriptReply
-	rep.code, _ = a[0].(string)
-	rep.detail, _ = a[1].(string)
-	rep.order, _ = a[2].(string)
-	chs, _ := a[3].([]any)
-	for _, c := range chs {
-		f, _ := c.([]any)
-		if len(f) != 4 {
-			return scriptReply{}, errors.New("cart: malformed stock change in script reply")
+	switch code := str(a[0]); {
+	case code == "ok" && len(a) == 2:
+		chs, _ := a[1].([]any)
+		var changes []StockChange
+		if len(chs) > 0 {
+			changes = make([]StockChange, 0, len(chs))
 		}
-		ch := StockChange{SKU: str(f[0]), Stock: int(num(f[1])), Version: num(f[2])}
-		ss, _ := f[3].([]any)
-		for _, s := range ss {
-			ch.Streams = append(ch.Streams, str(s))
+		for _, c := range chs {
+			f, _ := c.([]any)
+			if len(f) != 4 {
+				return Applied{}, errors.New("cart: malformed stock change in apply.lua's answer")
+			}
+			ch := StockChange{SKU: str(f[0]), Stock: int(num(f[1])), Version: num(f[2])}
+			ss, _ := f[3].([]any)
+			if len(ss) > 0 {
+				ch.Streams = make([]string, len(ss))
+				for i, s := range ss {
+					ch.Streams[i] = str(s)
+				}
+				slices.Sort(ch.Streams) // a set's order is Redis's
+			}
+			changes = append(changes, ch)
 		}
-		rep.changes = append(rep.changes, ch)
+		return Applied{Changes: changes}, nil
+	case code == "replay" && len(a) == 2:
+		s := str(a[1])
+		rec := make([]byte, len(s))
+		copy(rec, s)
+		return Applied{Replay: rec}, nil
+	case code == "stale" && len(a) == 3:
+		return Applied{}, &StaleError{Kind: ExpectKind(str(a[1])), ID: str(a[2])}
+	case code == "out_of_stock" && len(a) == 4:
+		return Applied{}, &OutOfStockError{SKU: str(a[1]), Stock: int(num(a[2])), Version: num(a[3])}
+	case code == "counter" && len(a) == 2:
+		return Applied{}, &CounterError{Key: str(a[1])}
+	default:
+		return Applied{}, fmt.Errorf("cart: unexpected apply.lua answer %q (%d parts)", code, len(a))
 	}
-	if ob, _ := a[4].([]any); len(ob) == 3 {
-		rep.observed = &StockChange{SKU: str(ob[0]), Stock: int(num(ob[1])), Version: num(ob[2])}
-	}
-	return rep, nil
 }
 
 func str(v any) string { s, _ := v.(string); return s }
@@ -145,43 +213,8 @@ func num(v any) int64 {
 	return 0
 }
 
-// err turns a script's refusal into the package's errors.
-func (rep scriptReply) err(stream string) error {
-	switch rep.code {
-	case "ok", "replay", "skip":
-		return nil
-	case "mismatch":
-		return ErrIdempotencyMismatch
-	case "not_in_lineup":
-		return notInLineup(stream, rep.detail)
-	case "not_found":
-		if rep.detail == "" {
-			return ErrOrderNotFound
-		}
-		return productNotFound(rep.detail)
-	case "out_of_stock":
-		if o := rep.observed; o != nil {
-			return &OutOfStockError{SKU: o.SKU, Stock: o.Stock, Version: o.Version}
-		}
-		return ErrOutOfStock
-	case "conflict_stream":
-		return cartConflict("your cart holds products of stream %q; check it out or empty it first", rep.detail)
-	case "conflict_currency":
-		return cartConflict("your cart is in %s; this product is in another currency", rep.detail[:min(3, len(rep.detail))])
-	case "full":
-		return ErrCartFull
-	case "empty":
-		return ErrCartEmpty
-	case "cancelled":
-		return ErrAlreadyCancelled
-	case "product_changed":
-		return ErrProductChanged
-	}
-	return fmt.Errorf("cart: unexpected script answer %q", rep.code)
-}
-
-// msTime and timeMS convert between times and the milliseconds the
-// scripts keep.
+// msTime and timeMS convert between times and the milliseconds the store
+// keeps.
 func msTime(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 
 func timeMS(t time.Time) int64 { return t.UnixMilli() }

@@ -78,6 +78,7 @@ type Shop struct {
 	metrics    *metrics
 
 	inflight inflight
+	cache    cache
 	soldOut  soldOut
 	recent   recentKeys
 	running  sync.Mutex

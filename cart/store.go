@@ -5,58 +5,49 @@ import (
 	"time"
 )
 
-// Store keeps the catalog, lineups, pins, carts, orders and idempotency
-// records. Every method that changes stock is atomic: it happens entirely
-// or not at all, whatever the concurrency and however many livecart nodes
-// share the store. Implementations are safe for concurrent use.
+// Store keeps the shop's data and applies the shop's plans. It decides no
+// business rule: the Shop reads what it needs, decides (prices, limits,
+// holds, the order itself) and hands the Store a Plan, which the Store
+// applies atomically under the Plan's preconditions, whatever the
+// concurrency and however many livecart nodes share it. When a
+// precondition moved since the Shop read, nothing is applied and the Shop
+// reads again and decides anew.
 //
-// Errors carry api codes (ErrOutOfStock, ErrNotInLineup, …); a store that
+// MemoryStore applies under its lock; RedisStore with one generic script.
+// Both pass the same conformance suite, at this interface and through the
+// shop's HTTP API. Implementations are safe for concurrent use. A store that
 // cannot be reached answers errors with code api.Unavailable.
 type Store interface {
-	// PutProduct creates p (create: only when no product has its sku) or
-	// replaces it (only when it exists and is owned by p.Owner); otherwise
-	// it changes nothing and answers ErrProductChanged. created reports
-	// which happened.
-	PutProduct(ctx context.Context, p Product, create bool) (created bool, ch StockChange, err error)
-	// Product returns the product with sku, or ErrProductNotFound.
+	// Product returns the product with sku and its live stock, or
+	// ErrProductNotFound.
 	Product(ctx context.Context, sku string) (Product, error)
 	// Products returns the products with skus that exist, in that order.
 	Products(ctx context.Context, skus []string) ([]Product, error)
-
-	// SetLineup replaces the lineup of stream (every sku must exist, else
-	// ErrProductNotFound). A pin whose product left the lineup is removed;
-	// unpinned reports that.
-	SetLineup(ctx context.Context, stream string, skus []string) (unpinned bool, err error)
-	// Lineup returns the skus of stream's lineup in order.
-	Lineup(ctx context.Context, stream string) ([]string, error)
-	// SetPin pins pin.SKU in stream (it must be in the lineup), or unpins
-	// when pin is nil.
-	SetPin(ctx context.Context, stream string, pin *Pin) error
-	// Pin returns stream's pin, nil when nothing is pinned.
-	Pin(ctx context.Context, stream string) (*Pin, error)
-
-	// Buy places a one-item order at once.
-	Buy(ctx context.Context, req BuyRequest) (Placed, error)
-	// SetCartItem sets the quantity of one cart line and holds its stock.
-	SetCartItem(ctx context.Context, req CartChange) ([]StockChange, error)
-	// Cart returns user's cart as stored (an empty cart has no lines).
+	// Showcase returns what stream sells: its lineup and pin, with their
+	// revision (0 and an empty lineup when never set).
+	Showcase(ctx context.Context, stream string) (Showcase, error)
+	// Cart returns user's cart as stored (Rev 0 and no lines when there is
+	// none).
 	Cart(ctx context.Context, user string) (StoredCart, error)
-	// Checkout turns user's whole cart into one order, or does nothing.
-	Checkout(ctx context.Context, req CheckoutRequest) (Placed, error)
-	// ReleaseExpired gives back the stock of holds that ended at or before
-	// now, at most limit carts, and reports how many it released. Several
-	// callers (nodes) may run it at once: each hold is released once.
-	ReleaseExpired(ctx context.Context, now time.Time, limit int) (released int, changes []StockChange, err error)
-
-	// Order returns the order with id, or ErrOrderNotFound.
-	Order(ctx context.Context, id string) (Order, error)
+	// Order returns the order with id and its stored JSON, or
+	// ErrOrderNotFound.
+	Order(ctx context.Context, id string) (Order, []byte, error)
 	// Orders lists the orders of a user or a stream, newest first, starting
 	// after the order id cursor ("" for the first page). next is "" on the
 	// last page.
 	Orders(ctx context.Context, by OrderIndex, cursor string, limit int) (orders []Order, next string, err error)
-	// Cancel cancels a placed order and gives its stock back
-	// (ErrAlreadyCancelled when it was cancelled before).
-	Cancel(ctx context.Context, id string) (Order, []StockChange, error)
+	// HeldCarts returns up to limit users whose cart holds stock until a
+	// time at or before until, earliest first.
+	HeldCarts(ctx context.Context, until time.Time, limit int) ([]string, error)
+
+	// Apply applies p atomically: first, when p.Idem names a stored record,
+	// nothing is done and the record is returned (Applied.Replay); then
+	// every precondition of p.Expect must hold (else *StaleError), every
+	// stock delta must leave the stock at zero or more (else
+	// *OutOfStockError, with the stock seen) and every counter delta must
+	// stay within its bound (else *CounterError); only then is every write
+	// of p made. Errors apply nothing.
+	Apply(ctx context.Context, p Plan) (Applied, error)
 
 	// WatchStock calls changed for every stock change made by any node
 	// sharing the store, and reset when changes may have been missed (a
@@ -64,6 +55,24 @@ type Store interface {
 	WatchStock(ctx context.Context, changed func(StockChange), reset func()) error
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
+}
+
+// Showcase is what a stream sells: its lineup, in order, and its pinned
+// card. Rev changes with every write of either.
+type Showcase struct {
+	Lineup []string
+	Pin    *Pin
+	Rev    int64
+}
+
+// Has reports whether sku is in the lineup.
+func (s Showcase) Has(sku string) bool {
+	for _, l := range s.Lineup {
+		if l == sku {
+			return true
+		}
+	}
+	return false
 }
 
 // StockChange is a product's stock after an operation changed it. Version
@@ -83,61 +92,16 @@ type OrderIndex struct {
 	Stream string
 }
 
-// Idem identifies a request for idempotency: the caller's user, its
-// Idempotency-Key and the fingerprint of what it asked.
-type Idem struct {
-	User        string
-	Key         string
-	Fingerprint string
-}
-
-// BuyRequest is one tap: qty of sku in stream, ordered by Idem.User.
-type BuyRequest struct {
-	Idem    Idem
-	Stream  string
-	SKU     string
-	Qty     int
-	OrderID string
-	Now     time.Time
-}
-
-// CheckoutRequest turns Idem.User's cart into order OrderID at Now.
-type CheckoutRequest struct {
-	Idem    Idem
-	OrderID string
-	Now     time.Time
-}
-
-// CartChange sets user's cart line for sku (from stream) to qty at Now; the
-// cart's hold is renewed until Now+Hold.
-type CartChange struct {
-	User   string
-	Stream string
-	SKU    string
-	Qty    int
-	Now    time.Time
-	Hold   time.Duration
-}
-
-// Placed is the result of a buy or a checkout.
-type Placed struct {
-	Order Order
-	// Replayed is true when the Idempotency-Key had already placed Order;
-	// nothing was done this time.
-	Replayed bool
-	// Changes are the stock changes the order made.
-	Changes []StockChange
-}
-
 // StoredCart is a cart as the store keeps it. Held is true while its stock
 // is reserved (until HeldUntil); a cart whose hold lapsed keeps its lines
-// but not their stock.
+// but not their stock. Rev changes with every write.
 type StoredCart struct {
 	Stream    string
 	Currency  string
 	HeldUntil time.Time
 	Held      bool
-	Lines     []StoredLine
+	Lines     []StoredLine // sorted by sku
+	Rev       int64
 }
 
 // StoredLine is one line of a StoredCart.
@@ -145,3 +109,133 @@ type StoredLine struct {
 	SKU string
 	Qty int
 }
+
+// Plan is one operation of the shop as the store applies it: what must
+// still hold (decided from what the shop read) and what to write. Its
+// parts are generic: a stock that may not go below zero, counters with an
+// upper bound, records to write; the rules that produced them live in the
+// Shop alone.
+type Plan struct {
+	// Idem, when set, makes the plan idempotent: a record stored under
+	// (User, Key) is returned instead of applying anything; otherwise
+	// Record (when not nil) is stored under it for TTL.
+	Idem *IdemWrite
+	// Expect are the preconditions.
+	Expect []Expect
+	// Stock changes products' stock by a delta; a product must exist and
+	// keep a stock of zero or more. At most one delta per sku.
+	Stock []StockDelta
+	// Counters change named counters by a delta; a counter starts at 0,
+	// never stays below 0 and must not exceed Max when Max > 0. At most one
+	// delta per key.
+	Counters []CounterDelta
+	// Product, when set, is written whole (catalog fields, owner, and its
+	// stock set to Product.Stock); its Rev becomes one more than stored.
+	Product *Product
+	// Showcase, when set, replaces Stream's lineup and pin; its Rev becomes
+	// one more than stored.
+	Showcase *ShowcaseWrite
+	// Cart, when set, replaces or deletes a user's cart.
+	Cart *CartWrite
+	// Order, when set, writes an order.
+	Order *OrderWrite
+}
+
+// IdemWrite is the idempotency record of a plan.
+type IdemWrite struct {
+	User, Key string
+	// Record is what a replay returns; nil only checks for a stored one.
+	Record []byte
+	TTL    time.Duration
+}
+
+// ExpectKind is what a precondition is about.
+type ExpectKind string
+
+// The kinds of precondition.
+const (
+	// ExpectProduct: the product's Rev is Rev (0: no such product).
+	ExpectProduct ExpectKind = "product"
+	// ExpectShowcase: the stream's showcase Rev is Rev (0: never set).
+	ExpectShowcase ExpectKind = "showcase"
+	// ExpectCart: the user's cart Rev is Rev (0: no cart).
+	ExpectCart ExpectKind = "cart"
+	// ExpectOrder: the order's stored JSON is Value.
+	ExpectOrder ExpectKind = "order"
+)
+
+// Expect is one precondition: the thing named ID of Kind is as read.
+type Expect struct {
+	Kind  ExpectKind
+	ID    string
+	Rev   int64
+	Value []byte
+}
+
+// StockDelta changes one product's stock.
+type StockDelta struct {
+	SKU   string
+	Delta int
+}
+
+// CounterDelta changes one named counter (per-buyer allowances, coupon
+// redemptions). The key is the shop's; the store keeps it as given.
+type CounterDelta struct {
+	Key   string
+	Delta int64
+	// Max bounds the counter after the change, when positive. A delta that
+	// lowers a counter is never refused.
+	Max int64
+}
+
+// ShowcaseWrite replaces a stream's lineup and pin.
+type ShowcaseWrite struct {
+	Stream string
+	Lineup []string
+	Pin    *Pin
+}
+
+// CartWrite replaces user's cart, or deletes it when Cart is nil. A held
+// cart is indexed by HeldUntil for HeldCarts. Every write, a delete too,
+// gives the cart a revision it never had, so that a plan read before a
+// delete never applies to a cart made after it.
+type CartWrite struct {
+	User string
+	Cart *StoredCart
+}
+
+// OrderWrite writes an order's JSON. A New order is also added to its
+// buyer's and its stream's lists. Event, when set ("placed", "cancelled"),
+// is appended to the fulfilment log (with Redis, the livecart:orders
+// stream).
+type OrderWrite struct {
+	ID, User, Stream string
+	JSON             []byte
+	New              bool
+	Event            string
+}
+
+// Applied is what applying a plan did.
+type Applied struct {
+	// Replay is the stored idempotency record when there was one; nothing
+	// else was done.
+	Replay []byte
+	// Changes are the stock changes made.
+	Changes []StockChange
+}
+
+// StaleError says a precondition no longer held: the thing changed since
+// the shop read it.
+type StaleError struct {
+	Kind ExpectKind
+	ID   string
+}
+
+func (e *StaleError) Error() string { return "cart: " + string(e.Kind) + " " + e.ID + " changed" }
+
+// CounterError says a counter would have passed its bound.
+type CounterError struct {
+	Key string
+}
+
+func (e *CounterError) Error() string { return "cart: counter " + e.Key + " is at its bound" }

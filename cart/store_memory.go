@@ -1,7 +1,9 @@
 package cart
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -12,21 +14,23 @@ import (
 var _ Store = (*MemoryStore)(nil)
 
 // MemoryStore is the in-process Store: one node, nothing survives a
-// restart. Every operation runs under one mutex, which makes each atomic.
+// restart. Every read and every Apply runs under one mutex, which makes
+// each atomic. It applies plans as RedisStore does and decides nothing.
 type MemoryStore struct {
 	now func() time.Time
 
 	mu        sync.Mutex
 	products  map[string]*memProduct
-	lineups   map[string][]string
-	members   map[string]map[string]bool // stream → skus
+	showcases map[string]*Showcase
 	inLineups map[string]map[string]bool // sku → streams
-	pins      map[string]Pin
-	carts     map[string]*memCart
-	orders    map[string]*Order
+	carts     map[string]*StoredCart
+	holds     map[string]time.Time // user → held until
+	orders    map[string][]byte
 	byUser    map[string][]string // ascending order ids
 	byStream  map[string][]string
-	idem      map[Idem]idemRecord // Fingerprint left empty in the key
+	counters  map[string]int64
+	idem      map[string]idemRecord // user \x00 key
+	events    []OrderEvent
 	pruned    time.Time
 
 	watchMu  sync.Mutex
@@ -38,21 +42,20 @@ type memProduct struct {
 	version int64
 }
 
-type memCart struct {
-	stream, currency string
-	until            time.Time
-	held             bool
-	lines            []StoredLine // sorted by sku
+type idemRecord struct {
+	record  []byte
+	expires time.Time
 }
 
-type idemRecord struct {
-	fingerprint string
-	order       Order
-	at          time.Time
+// OrderEvent is one entry of the memory store's fulfilment log, what the
+// Redis store appends to livecart:orders.
+type OrderEvent struct {
+	Event, OrderID, Stream string
+	Order                  []byte
 }
 
 // NewMemoryStore returns an empty MemoryStore. now (nil: time.Now) only
-// ages idempotency records; holds and prices follow the times in requests.
+// ages idempotency records.
 func NewMemoryStore(now func() time.Time) *MemoryStore {
 	if now == nil {
 		now = time.Now
@@ -60,64 +63,16 @@ func NewMemoryStore(now func() time.Time) *MemoryStore {
 	return &MemoryStore{
 		now:       now,
 		products:  make(map[string]*memProduct),
-		lineups:   make(map[string][]string),
-		members:   make(map[string]map[string]bool),
+		showcases: make(map[string]*Showcase),
 		inLineups: make(map[string]map[string]bool),
-		pins:      make(map[string]Pin),
-		carts:     make(map[string]*memCart),
-		orders:    make(map[string]*Order),
+		carts:     make(map[string]*StoredCart),
+		holds:     make(map[string]time.Time),
+		orders:    make(map[string][]byte),
 		byUser:    make(map[string][]string),
 		byStream:  make(map[string][]string),
-		idem:      make(map[Idem]idemRecord),
+		counters:  make(map[string]int64),
+		idem:      make(map[string]idemRecord),
 		watchers:  make(map[*func(StockChange)]struct{}),
-	}
-}
-
-// PutProduct implements Store.
-func (m *MemoryStore) PutProduct(ctx context.Context, p Product, create bool) (bool, StockChange, error) {
-	m.mu.Lock()
-	old, ok := m.products[p.SKU]
-	if ok == create || (ok && old.Owner != p.Owner) {
-		m.mu.Unlock()
-		return false, StockChange{}, fmt.Errorf("put product %s: %w", p.SKU, ErrProductChanged)
-	}
-	np := &memProduct{Product: p}
-	if ok {
-		np.version = old.version
-	}
-	m.products[p.SKU] = np
-	ch := m.bump(np, 0)
-	m.mu.Unlock()
-	m.notify([]StockChange{ch})
-	return !ok, ch, nil
-}
-
-// bump changes p's stock by delta and returns the change; m.mu is held.
-func (m *MemoryStore) bump(p *memProduct, delta int) StockChange {
-	p.Stock += delta
-	p.version++
-	streams := make([]string, 0, len(m.inLineups[p.SKU]))
-	for s := range m.inLineups[p.SKU] {
-		streams = append(streams, s)
-	}
-	sort.Strings(streams)
-	return StockChange{SKU: p.SKU, Stock: p.Stock, Version: p.version, Streams: streams}
-}
-
-func (m *MemoryStore) notify(changes []StockChange) {
-	if len(changes) == 0 {
-		return
-	}
-	m.watchMu.Lock()
-	fns := make([]func(StockChange), 0, len(m.watchers))
-	for f := range m.watchers {
-		fns = append(fns, *f)
-	}
-	m.watchMu.Unlock()
-	for _, f := range fns {
-		for _, ch := range changes {
-			f(ch)
-		}
 	}
 }
 
@@ -145,347 +100,43 @@ func (m *MemoryStore) Products(ctx context.Context, skus []string) ([]Product, e
 	return out, nil
 }
 
-// SetLineup implements Store.
-func (m *MemoryStore) SetLineup(ctx context.Context, stream string, skus []string) (bool, error) {
+// Showcase implements Store.
+func (m *MemoryStore) Showcase(ctx context.Context, stream string) (Showcase, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, sku := range skus {
-		if _, ok := m.products[sku]; !ok {
-			return false, productNotFound(sku)
-		}
-	}
-	for sku := range m.members[stream] {
-		delete(m.inLineups[sku], stream)
-	}
-	set := make(map[string]bool, len(skus))
-	for _, sku := range skus {
-		set[sku] = true
-		if m.inLineups[sku] == nil {
-			m.inLineups[sku] = make(map[string]bool)
-		}
-		m.inLineups[sku][stream] = true
-	}
-	m.members[stream] = set
-	m.lineups[stream] = slices.Clone(skus)
-	if pin, ok := m.pins[stream]; ok && !set[pin.SKU] {
-		delete(m.pins, stream)
-		return true, nil
-	}
-	return false, nil
-}
-
-// Lineup implements Store.
-func (m *MemoryStore) Lineup(ctx context.Context, stream string) ([]string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Clone(m.lineups[stream]), nil
-}
-
-// SetPin implements Store.
-func (m *MemoryStore) SetPin(ctx context.Context, stream string, pin *Pin) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if pin == nil {
-		delete(m.pins, stream)
-		return nil
-	}
-	if !m.members[stream][pin.SKU] {
-		return notInLineup(stream, pin.SKU)
-	}
-	m.pins[stream] = *pin
-	return nil
-}
-
-// Pin implements Store.
-func (m *MemoryStore) Pin(ctx context.Context, stream string) (*Pin, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	pin, ok := m.pins[stream]
+	sc, ok := m.showcases[stream]
 	if !ok {
-		return nil, nil
+		return Showcase{}, nil
 	}
-	return &pin, nil
-}
-
-// replay looks idem up; m.mu is held. ok reports a record.
-func (m *MemoryStore) replay(id Idem) (Placed, bool, error) {
-	k := Idem{User: id.User, Key: id.Key}
-	rec, ok := m.idem[k]
-	if !ok {
-		return Placed{}, false, nil
-	}
-	if m.now().Sub(rec.at) >= IdempotencyTTL {
-		delete(m.idem, k)
-		return Placed{}, false, nil
-	}
-	if rec.fingerprint != id.Fingerprint {
-		return Placed{}, true, ErrIdempotencyMismatch
-	}
-	return Placed{Order: cloneOrder(rec.order), Replayed: true}, true, nil
-}
-
-// place saves a new order and its idempotency record; m.mu is held.
-func (m *MemoryStore) place(id Idem, o *Order) {
-	m.orders[o.ID] = o
-	m.byUser[o.User] = insertSorted(m.byUser[o.User], o.ID)
-	m.byStream[o.Stream] = insertSorted(m.byStream[o.Stream], o.ID)
-	m.idem[Idem{User: id.User, Key: id.Key}] = idemRecord{fingerprint: id.Fingerprint, order: cloneOrder(*o), at: m.now()}
-}
-
-func insertSorted(ids []string, id string) []string {
-	i := sort.SearchStrings(ids, id)
-	return slices.Insert(ids, i, id)
-}
-
-// Buy implements Store.
-func (m *MemoryStore) Buy(ctx context.Context, req BuyRequest) (Placed, error) {
-	m.mu.Lock()
-	placed, err := m.buy(req)
-	m.mu.Unlock()
-	m.notify(placed.Changes)
-	return placed, err
-}
-
-func (m *MemoryStore) buy(req BuyRequest) (Placed, error) {
-	if placed, ok, err := m.replay(req.Idem); ok || err != nil {
-		return placed, err
-	}
-	if !m.members[req.Stream][req.SKU] {
-		return Placed{}, notInLineup(req.Stream, req.SKU)
-	}
-	p, ok := m.products[req.SKU]
-	if !ok {
-		return Placed{}, productNotFound(req.SKU)
-	}
-	if p.Stock < req.Qty {
-		return Placed{}, &OutOfStockError{SKU: p.SKU, Stock: p.Stock, Version: p.version}
-	}
-	ch := m.bump(p, -req.Qty)
-	price := PriceAt(p.Product, m.pin(req.Stream), req.Now)
-	o := &Order{
-		ID: req.OrderID, User: req.Idem.User, Stream: req.Stream,
-		Items:      []OrderItem{{SKU: p.SKU, Name: p.Name, Qty: req.Qty, UnitPriceCents: price}},
-		TotalCents: price * int64(req.Qty), Currency: p.Currency, Status: StatusPlaced,
-		CreatedAt: req.Now.UTC().Truncate(time.Millisecond),
-	}
-	m.place(req.Idem, o)
-	return Placed{Order: cloneOrder(*o), Changes: []StockChange{ch}}, nil
-}
-
-func (m *MemoryStore) pin(stream string) *Pin {
-	if pin, ok := m.pins[stream]; ok {
-		return &pin
-	}
-	return nil
-}
-
-// lapse gives back the stock of c when its hold has ended; m.mu is held.
-func (m *MemoryStore) lapse(c *memCart, now time.Time) []StockChange {
-	if c == nil || !c.held || now.Before(c.until) {
-		return nil
-	}
-	var changes []StockChange
-	for _, l := range c.lines {
-		if p, ok := m.products[l.SKU]; ok {
-			changes = append(changes, m.bump(p, l.Qty))
-		}
-	}
-	c.held = false
-	return changes
-}
-
-// SetCartItem implements Store.
-func (m *MemoryStore) SetCartItem(ctx context.Context, req CartChange) ([]StockChange, error) {
-	m.mu.Lock()
-	changes, err := m.setCartItem(req)
-	m.mu.Unlock()
-	m.notify(changes)
-	return changes, err
-}
-
-func (m *MemoryStore) setCartItem(req CartChange) ([]StockChange, error) {
-	c := m.carts[req.User]
-	if c == nil {
-		c = &memCart{}
-	}
-	old, others := 0, 0
-	for _, l := range c.lines {
-		if l.SKU == req.SKU {
-			old = l.Qty
-		} else {
-			others++
-		}
-	}
-	var p *memProduct
-	if req.Qty > 0 {
-		if others > 0 && c.stream != req.Stream {
-			return nil, cartConflict("your cart holds products of stream %q; check it out or empty it first", c.stream)
-		}
-		if !m.members[req.Stream][req.SKU] {
-			return nil, notInLineup(req.Stream, req.SKU)
-		}
-		var ok bool
-		if p, ok = m.products[req.SKU]; !ok {
-			return nil, productNotFound(req.SKU)
-		}
-		if others > 0 && c.currency != p.Currency {
-			return nil, cartConflict("your cart is in %s and %s is in %s", c.currency, req.SKU, p.Currency)
-		}
-		if old == 0 && others >= MaxCartLines {
-			return nil, ErrCartFull
-		}
-	}
-	changes := m.lapse(c, req.Now)
-	lines := setLine(c.lines, req.SKU, req.Qty)
-	switch {
-	case req.Qty == 0 && !c.held:
-		// Removing a line from a cart whose hold lapsed holds nothing.
-	case c.held:
-		if need := req.Qty - old; need > 0 && p.Stock < need {
-			return changes, &OutOfStockError{SKU: p.SKU, Stock: p.Stock, Version: p.version}
-		}
-		if old != req.Qty {
-			changes = append(changes, m.bump(m.products[req.SKU], old-req.Qty))
-		}
-	default:
-		for _, l := range lines {
-			if q := m.products[l.SKU]; q.Stock < l.Qty {
-				return changes, &OutOfStockError{SKU: q.SKU, Stock: q.Stock, Version: q.version}
-			}
-		}
-		for _, l := range lines {
-			changes = append(changes, m.bump(m.products[l.SKU], -l.Qty))
-		}
-	}
-	if len(lines) == 0 {
-		delete(m.carts, req.User)
-		return changes, nil
-	}
-	wasHeld := c.held
-	c.lines = lines
-	if req.Qty > 0 || wasHeld {
-		if p != nil {
-			c.stream, c.currency = req.Stream, p.Currency
-		}
-		c.until, c.held = req.Now.Add(req.Hold).Truncate(time.Millisecond), true
-	}
-	m.carts[req.User] = c
-	return changes, nil
-}
-
-// setLine returns lines (sorted by sku) with sku's quantity set to qty.
-func setLine(lines []StoredLine, sku string, qty int) []StoredLine {
-	out := make([]StoredLine, 0, len(lines)+1)
-	for _, l := range lines {
-		if l.SKU != sku {
-			out = append(out, l)
-		}
-	}
-	if qty > 0 {
-		out = append(out, StoredLine{SKU: sku, Qty: qty})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].SKU < out[j].SKU })
-	return out
+	return cloneShowcase(*sc), nil
 }
 
 // Cart implements Store.
 func (m *MemoryStore) Cart(ctx context.Context, user string) (StoredCart, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c := m.carts[user]
-	if c == nil {
+	c, ok := m.carts[user]
+	if !ok {
 		return StoredCart{}, nil
 	}
-	return StoredCart{Stream: c.stream, Currency: c.currency, HeldUntil: c.until, Held: c.held, Lines: slices.Clone(c.lines)}, nil
-}
-
-// Checkout implements Store.
-func (m *MemoryStore) Checkout(ctx context.Context, req CheckoutRequest) (Placed, error) {
-	m.mu.Lock()
-	placed, err := m.checkout(req)
-	m.mu.Unlock()
-	m.notify(placed.Changes)
-	return placed, err
-}
-
-func (m *MemoryStore) checkout(req CheckoutRequest) (Placed, error) {
-	if placed, ok, err := m.replay(req.Idem); ok || err != nil {
-		return placed, err
-	}
-	c := m.carts[req.Idem.User]
-	if c == nil || len(c.lines) == 0 {
-		return Placed{}, ErrCartEmpty
-	}
-	changes := m.lapse(c, req.Now)
-	fail := func(err error) (Placed, error) { return Placed{Changes: changes}, err }
-	for _, l := range c.lines {
-		if !m.members[c.stream][l.SKU] {
-			return fail(notInLineup(c.stream, l.SKU))
-		}
-		p, ok := m.products[l.SKU]
-		if !ok {
-			return fail(productNotFound(l.SKU))
-		}
-		if p.Currency != c.currency {
-			return fail(cartConflict("%s is now sold in %s, your cart is in %s", l.SKU, p.Currency, c.currency))
-		}
-		if !c.held && p.Stock < l.Qty {
-			return fail(&OutOfStockError{SKU: p.SKU, Stock: p.Stock, Version: p.version})
-		}
-	}
-	pin := m.pin(c.stream)
-	o := &Order{ID: req.OrderID, User: req.Idem.User, Stream: c.stream, Currency: c.currency,
-		Status: StatusPlaced, CreatedAt: req.Now.UTC().Truncate(time.Millisecond)}
-	for _, l := range c.lines {
-		p := m.products[l.SKU]
-		if !c.held {
-			changes = append(changes, m.bump(p, -l.Qty))
-		}
-		price := PriceAt(p.Product, pin, req.Now)
-		o.Items = append(o.Items, OrderItem{SKU: p.SKU, Name: p.Name, Qty: l.Qty, UnitPriceCents: price})
-		o.TotalCents += price * int64(l.Qty)
-	}
-	delete(m.carts, req.Idem.User)
-	m.place(req.Idem, o)
-	return Placed{Order: cloneOrder(*o), Changes: changes}, nil
-}
-
-// ReleaseExpired implements Store.
-func (m *MemoryStore) ReleaseExpired(ctx context.Context, now time.Time, limit int) (int, []StockChange, error) {
-	m.mu.Lock()
-	var changes []StockChange
-	n := 0
-	for _, c := range m.carts {
-		if n >= limit {
-			break
-		}
-		if c.held && !now.Before(c.until) {
-			changes = append(changes, m.lapse(c, now)...)
-			n++
-		}
-	}
-	if t := m.now(); t.Sub(m.pruned) > time.Minute {
-		m.pruned = t
-		for k, rec := range m.idem {
-			if t.Sub(rec.at) >= IdempotencyTTL {
-				delete(m.idem, k)
-			}
-		}
-	}
-	m.mu.Unlock()
-	m.notify(changes)
-	return n, changes, nil
+	out := *c
+	out.Lines = slices.Clone(c.Lines)
+	return out, nil
 }
 
 // Order implements Store.
-func (m *MemoryStore) Order(ctx context.Context, id string) (Order, error) {
+func (m *MemoryStore) Order(ctx context.Context, id string) (Order, []byte, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	o, ok := m.orders[id]
+	raw, ok := m.orders[id]
+	m.mu.Unlock()
 	if !ok {
-		return Order{}, ErrOrderNotFound
+		return Order{}, nil, ErrOrderNotFound
 	}
-	return cloneOrder(*o), nil
+	var o Order
+	if err := json.Unmarshal(raw, &o); err != nil {
+		return Order{}, nil, fmt.Errorf("cart: stored order %s: %w", id, err)
+	}
+	return o, slices.Clone(raw), nil
 }
 
 // Orders implements Store.
@@ -502,7 +153,11 @@ func (m *MemoryStore) Orders(ctx context.Context, by OrderIndex, cursor string, 
 	}
 	var out []Order
 	for i := end - 1; i >= 0 && len(out) < limit; i-- {
-		out = append(out, cloneOrder(*m.orders[ids[i]]))
+		var o Order
+		if err := json.Unmarshal(m.orders[ids[i]], &o); err != nil {
+			return nil, "", fmt.Errorf("cart: stored order %s: %w", ids[i], err)
+		}
+		out = append(out, o)
 	}
 	next := ""
 	if len(out) == limit && end-limit > 0 {
@@ -511,31 +166,259 @@ func (m *MemoryStore) Orders(ctx context.Context, by OrderIndex, cursor string, 
 	return out, next, nil
 }
 
-// Cancel implements Store.
-func (m *MemoryStore) Cancel(ctx context.Context, id string) (Order, []StockChange, error) {
+// HeldCarts implements Store.
+func (m *MemoryStore) HeldCarts(ctx context.Context, until time.Time, limit int) ([]string, error) {
 	m.mu.Lock()
-	o, changes, err := m.cancel(id)
-	m.mu.Unlock()
-	m.notify(changes)
-	return o, changes, err
-}
-
-func (m *MemoryStore) cancel(id string) (Order, []StockChange, error) {
-	o, ok := m.orders[id]
-	if !ok {
-		return Order{}, nil, ErrOrderNotFound
+	defer m.mu.Unlock()
+	type held struct {
+		user string
+		at   time.Time
 	}
-	if o.Status == StatusCancelled {
-		return Order{}, nil, ErrAlreadyCancelled
-	}
-	var changes []StockChange
-	for _, it := range o.Items {
-		if p, ok := m.products[it.SKU]; ok {
-			changes = append(changes, m.bump(p, it.Qty))
+	var hs []held
+	for u, at := range m.holds {
+		if !at.After(until) {
+			hs = append(hs, held{u, at})
 		}
 	}
-	o.Status = StatusCancelled
-	return cloneOrder(*o), changes, nil
+	sort.Slice(hs, func(i, j int) bool {
+		if !hs[i].at.Equal(hs[j].at) {
+			return hs[i].at.Before(hs[j].at)
+		}
+		return hs[i].user < hs[j].user
+	})
+	var out []string
+	for _, h := range hs[:min(limit, len(hs))] {
+		out = append(out, h.user)
+	}
+	return out, nil
+}
+
+// Events returns the fulfilment log: every order event applied, in order.
+func (m *MemoryStore) Events() []OrderEvent {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.events)
+}
+
+// Apply implements Store: it checks every precondition and bound, then
+// writes, all under the store's lock.
+func (m *MemoryStore) Apply(ctx context.Context, p Plan) (Applied, error) {
+	m.mu.Lock()
+	a, err := m.apply(p)
+	m.mu.Unlock()
+	m.notify(a.Changes)
+	return a, err
+}
+
+func (m *MemoryStore) apply(p Plan) (Applied, error) {
+	now := m.now()
+	m.pruneIdem(now)
+	if p.Idem != nil {
+		if rec, ok := m.idem[idemKey(p.Idem.User, p.Idem.Key)]; ok && now.Before(rec.expires) {
+			return Applied{Replay: slices.Clone(rec.record)}, nil
+		}
+	}
+	for _, e := range p.Expect {
+		if !m.holds_(e) {
+			return Applied{}, &StaleError{Kind: e.Kind, ID: e.ID}
+		}
+	}
+	for _, d := range p.Stock {
+		pr, ok := m.products[d.SKU]
+		if !ok {
+			return Applied{}, &StaleError{Kind: ExpectProduct, ID: d.SKU}
+		}
+		if pr.Stock+d.Delta < 0 {
+			return Applied{}, &OutOfStockError{SKU: d.SKU, Stock: pr.Stock, Version: pr.version}
+		}
+	}
+	for _, c := range p.Counters {
+		if c.Max > 0 && c.Delta > 0 && m.counters[c.Key]+c.Delta > c.Max {
+			return Applied{}, &CounterError{Key: c.Key}
+		}
+	}
+
+	var a Applied
+	if w := p.Product; w != nil {
+		np := &memProduct{Product: *w}
+		np.Rev = 1
+		if old, ok := m.products[w.SKU]; ok {
+			np.Rev = old.Rev + 1
+			np.version = old.version
+		}
+		np.Stock = 0
+		m.products[w.SKU] = np
+		a.Changes = append(a.Changes, m.bump(np, w.Stock))
+	}
+	if w := p.Showcase; w != nil {
+		m.writeShowcase(w)
+	}
+	for _, d := range p.Stock {
+		a.Changes = append(a.Changes, m.bump(m.products[d.SKU], d.Delta))
+	}
+	for _, c := range p.Counters {
+		if v := m.counters[c.Key] + c.Delta; v > 0 {
+			m.counters[c.Key] = v
+		} else {
+			delete(m.counters, c.Key)
+		}
+	}
+	if w := p.Cart; w != nil {
+		m.writeCart(w)
+	}
+	if w := p.Order; w != nil {
+		m.orders[w.ID] = slices.Clone(w.JSON)
+		if w.New {
+			m.byUser[w.User] = insertSorted(m.byUser[w.User], w.ID)
+			m.byStream[w.Stream] = insertSorted(m.byStream[w.Stream], w.ID)
+		}
+		if w.Event != "" {
+			m.events = append(m.events, OrderEvent{Event: w.Event, OrderID: w.ID, Stream: w.Stream, Order: slices.Clone(w.JSON)})
+		}
+	}
+	if p.Idem != nil && p.Idem.Record != nil {
+		m.idem[idemKey(p.Idem.User, p.Idem.Key)] = idemRecord{record: slices.Clone(p.Idem.Record), expires: now.Add(p.Idem.TTL)}
+	}
+	return a, nil
+}
+
+// holds_ reports whether precondition e holds; m.mu is held.
+func (m *MemoryStore) holds_(e Expect) bool {
+	switch e.Kind {
+	case ExpectProduct:
+		p, ok := m.products[e.ID]
+		if !ok {
+			return e.Rev == 0
+		}
+		return p.Rev == e.Rev
+	case ExpectShowcase:
+		sc, ok := m.showcases[e.ID]
+		if !ok {
+			return e.Rev == 0
+		}
+		return sc.Rev == e.Rev
+	case ExpectCart:
+		c, ok := m.carts[e.ID]
+		if !ok {
+			return e.Rev == 0
+		}
+		return c.Rev == e.Rev
+	case ExpectOrder:
+		raw, ok := m.orders[e.ID]
+		return ok && bytes.Equal(raw, e.Value)
+	}
+	return false
+}
+
+// writeShowcase replaces a stream's lineup and pin and keeps the sku →
+// streams index; m.mu is held.
+func (m *MemoryStore) writeShowcase(w *ShowcaseWrite) {
+	old, ok := m.showcases[w.Stream]
+	rev := int64(1)
+	if ok {
+		rev = old.Rev + 1
+		for _, sku := range old.Lineup {
+			delete(m.inLineups[sku], w.Stream)
+		}
+	}
+	for _, sku := range w.Lineup {
+		if m.inLineups[sku] == nil {
+			m.inLineups[sku] = make(map[string]bool)
+		}
+		m.inLineups[sku][w.Stream] = true
+	}
+	sc := Showcase{Lineup: slices.Clone(w.Lineup), Rev: rev}
+	if w.Pin != nil {
+		pin := *w.Pin
+		sc.Pin = &pin
+	}
+	m.showcases[w.Stream] = &sc
+}
+
+// writeCart replaces or deletes a cart and its hold; m.mu is held.
+func (m *MemoryStore) writeCart(w *CartWrite) {
+	old, ok := m.carts[w.User]
+	if !ok {
+		old = &StoredCart{}
+	}
+	if w.Cart == nil {
+		// A deleted cart keeps its revision, so that a plan read before
+		// the delete cannot apply to a cart made after it.
+		m.carts[w.User] = &StoredCart{Rev: old.Rev + 1}
+		delete(m.holds, w.User)
+		return
+	}
+	c := *w.Cart
+	c.Lines = slices.Clone(w.Cart.Lines)
+	c.Rev = old.Rev + 1
+	m.carts[w.User] = &c
+	if c.Held {
+		m.holds[w.User] = c.HeldUntil
+	} else {
+		delete(m.holds, w.User)
+	}
+}
+
+// bump changes p's stock by delta and returns the change; m.mu is held.
+func (m *MemoryStore) bump(p *memProduct, delta int) StockChange {
+	p.Stock += delta
+	p.version++
+	streams := make([]string, 0, len(m.inLineups[p.SKU]))
+	for s := range m.inLineups[p.SKU] {
+		streams = append(streams, s)
+	}
+	sort.Strings(streams)
+	return StockChange{SKU: p.SKU, Stock: p.Stock, Version: p.version, Streams: streams}
+}
+
+// pruneIdem forgets expired idempotency records, at most once a minute;
+// m.mu is held.
+func (m *MemoryStore) pruneIdem(now time.Time) {
+	if now.Sub(m.pruned) < time.Minute {
+		return
+	}
+	m.pruned = now
+	for k, r := range m.idem {
+		if !now.Before(r.expires) {
+			delete(m.idem, k)
+		}
+	}
+}
+
+func idemKey(user, key string) string { return user + "\x00" + key }
+
+func insertSorted(ids []string, id string) []string {
+	i := sort.SearchStrings(ids, id)
+	if i < len(ids) && ids[i] == id {
+		return ids
+	}
+	return slices.Insert(ids, i, id)
+}
+
+func cloneShowcase(sc Showcase) Showcase {
+	sc.Lineup = slices.Clone(sc.Lineup)
+	if sc.Pin != nil {
+		pin := *sc.Pin
+		sc.Pin = &pin
+	}
+	return sc
+}
+
+func (m *MemoryStore) notify(changes []StockChange) {
+	if len(changes) == 0 {
+		return
+	}
+	m.watchMu.Lock()
+	fns := make([]func(StockChange), 0, len(m.watchers))
+	for f := range m.watchers {
+		fns = append(fns, *f)
+	}
+	m.watchMu.Unlock()
+	for _, f := range fns {
+		for _, ch := range changes {
+			f(ch)
+		}
+	}
 }
 
 // WatchStock implements Store: it calls changed for every change until ctx
@@ -554,8 +437,3 @@ func (m *MemoryStore) WatchStock(ctx context.Context, changed func(StockChange),
 
 // Ping implements Store; a memory store always answers.
 func (m *MemoryStore) Ping(ctx context.Context) error { return nil }
-
-func cloneOrder(o Order) Order {
-	o.Items = slices.Clone(o.Items)
-	return o
-}

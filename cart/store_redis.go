@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,7 +23,8 @@ const OrdersStream = "livecart:orders"
 
 // KeyPrefix starts every other key of the store. Its hash tag is the name
 // of OrdersStream, so that every key lives in the slot of livecart:orders
-// and each script's keys share one slot on a Redis Cluster (docs/DATA.md).
+// and the store's script touches one slot on a Redis Cluster
+// (docs/DATA.md).
 const KeyPrefix = "{" + OrdersStream + "}:"
 
 // DefaultStockChannel is the pub/sub channel of stock changes.
@@ -39,11 +41,12 @@ type RedisOptions struct {
 }
 
 // RedisStore is the Store shared by every livecart node using one Redis.
-// Every operation that changes stock is one Lua script, atomic on the
-// server. It is safe for concurrent use.
+// Every write is one call of one generic Lua script, apply.lua, which
+// checks a plan's preconditions and applies it atomically on the server;
+// reads are plain commands, one round trip each. It is safe for concurrent
+// use and starts no goroutine (WatchStock runs in its caller's).
 type RedisStore struct {
 	c       redis.UniversalClient
-	s       *scripts
 	prefix  string
 	channel string
 	timeout time.Duration
@@ -52,11 +55,10 @@ type RedisStore struct {
 // NewRedisStore returns a store over c (a *redis.Client, or any universal
 // client). The caller owns c and closes it.
 func NewRedisStore(c redis.UniversalClient, opts RedisOptions) (*RedisStore, error) {
-	s, err := loadScripts()
-	if err != nil {
-		return nil, err
+	if c == nil {
+		return nil, errors.New("cart: NewRedisStore: no client")
 	}
-	r := &RedisStore{c: c, s: s, prefix: KeyPrefix, channel: opts.StockChannel, timeout: opts.Timeout}
+	r := &RedisStore{c: c, prefix: KeyPrefix, channel: opts.StockChannel, timeout: opts.Timeout}
 	if r.channel == "" {
 		r.channel = DefaultStockChannel
 	}
@@ -72,24 +74,13 @@ func (r *RedisStore) ctx(ctx context.Context) (context.Context, context.CancelFu
 	return context.WithTimeout(ctx, r.timeout)
 }
 
-// PutProduct implements Store.
-func (r *RedisStore) PutProduct(ctx context.Context, p Product, create bool) (bool, StockChange, error) {
-	mode := "replace"
-	if create {
-		mode = "create"
-	}
-	rep, err := r.run(ctx, r.s.product, p.SKU, p.Name, p.PriceCents, p.Currency, p.Stock, p.ImageURL, p.Description,
-		p.Owner.Sub, p.Owner.Org, mode)
-	if err != nil {
-		return false, StockChange{}, err
-	}
-	if err := rep.err(""); err != nil {
-		return false, StockChange{}, err
-	}
-	if len(rep.changes) != 1 {
-		return false, StockChange{}, errors.Join(err, errors.New("cart: product script answered no change"))
-	}
-	return rep.detail == "created", rep.changes[0], nil
+// Apply implements Store with one call of apply.lua: one round trip,
+// bounded by RedisOptions.Timeout. When the call fails or times out the
+// error has code api.Unavailable and the plan was applied entirely or not
+// at all (a lost answer cannot tell which; an idempotent plan's retry
+// finds its record).
+func (r *RedisStore) Apply(ctx context.Context, p Plan) (Applied, error) {
+	return r.apply(ctx, p)
 }
 
 // Product implements Store.
@@ -104,7 +95,7 @@ func (r *RedisStore) Product(ctx context.Context, sku string) (Product, error) {
 	return ps[0], nil
 }
 
-// Products implements Store.
+// Products implements Store with one pipeline of HGETALLs.
 func (r *RedisStore) Products(ctx context.Context, skus []string) ([]Product, error) {
 	if len(skus) == 0 {
 		return nil, nil
@@ -128,61 +119,54 @@ func (r *RedisStore) Products(ctx context.Context, skus []string) ([]Product, er
 		price, _ := strconv.ParseInt(h["price"], 10, 64)
 		stock, _ := strconv.Atoi(h["stock"])
 		out = append(out, Product{SKU: skus[i], Name: h["name"], PriceCents: price, Currency: h["cur"],
-			Stock: stock, ImageURL: h["img"], Description: h["desc"], Owner: auth.Owner{Sub: h["owner"], Org: h["org"]}})
+			Stock: stock, ImageURL: h["img"], Description: h["desc"],
+			Owner: auth.Owner{Sub: h["owner"], Org: h["org"]}, Rev: hashRev(h)})
 	}
 	return out, nil
 }
 
-// SetLineup implements Store.
-func (r *RedisStore) SetLineup(ctx context.Context, stream string, skus []string) (bool, error) {
-	args := []any{stream}
-	for _, s := range skus {
-		args = append(args, s)
+// hashRev is the revision of a stored hash (a product or a cart): its rev
+// field, or 1 for a hash written before revisions existed.
+func hashRev(h map[string]string) int64 {
+	if v, err := strconv.ParseInt(h["rev"], 10, 64); err == nil {
+		return v
 	}
-	rep, err := r.run(ctx, r.s.lineup, args...)
-	if err != nil {
-		return false, err
-	}
-	return rep.detail == "unpinned", rep.err(stream)
+	return 1
 }
 
-// Lineup implements Store.
-func (r *RedisStore) Lineup(ctx context.Context, stream string) ([]string, error) {
+// Showcase implements Store: the revision, lineup and pin read in one
+// MULTI/EXEC, so that they are of one moment.
+func (r *RedisStore) Showcase(ctx context.Context, stream string) (Showcase, error) {
 	ctx, cancel := r.ctx(ctx)
 	defer cancel()
-	skus, err := r.c.LRange(ctx, r.key("lu", stream), 0, -1).Result()
-	return skus, r.fail(err)
+	var rev *redis.StringCmd
+	var lineup *redis.StringSliceCmd
+	var pin *redis.MapStringStringCmd
+	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		rev = p.Get(ctx, r.key("sr", stream))
+		lineup = p.LRange(ctx, r.key("lu", stream), 0, -1)
+		pin = p.HGetAll(ctx, r.key("pin", stream))
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return Showcase{}, r.fail(err)
+	}
+	sc := Showcase{Lineup: lineup.Val(), Pin: parsePin(pin.Val())}
+	if v := rev.Val(); v != "" {
+		if sc.Rev, err = strconv.ParseInt(v, 10, 64); err != nil {
+			return Showcase{}, fmt.Errorf("cart: showcase revision of %s: %w", stream, err)
+		}
+	}
+	if len(sc.Lineup) == 0 {
+		sc.Lineup = nil
+	}
+	return sc, nil
 }
 
-// SetPin implements Store.
-func (r *RedisStore) SetPin(ctx context.Context, stream string, pin *Pin) error {
-	sku, price, ends := "", "", ""
-	if pin != nil {
-		sku = pin.SKU
-		if pin.PriceCents != nil {
-			price = strconv.FormatInt(*pin.PriceCents, 10)
-		}
-		if pin.EndsAt != nil {
-			ends = strconv.FormatInt(timeMS(*pin.EndsAt), 10)
-		}
-	}
-	rep, err := r.run(ctx, r.s.pin, stream, sku, price, ends)
-	if err != nil {
-		return err
-	}
-	return rep.err(stream)
-}
-
-// Pin implements Store.
-func (r *RedisStore) Pin(ctx context.Context, stream string) (*Pin, error) {
-	ctx, cancel := r.ctx(ctx)
-	defer cancel()
-	h, err := r.c.HGetAll(ctx, r.key("pin", stream)).Result()
-	if err != nil {
-		return nil, r.fail(err)
-	}
+// parsePin reads a pin hash: nil when nothing is pinned.
+func parsePin(h map[string]string) *Pin {
 	if h["sku"] == "" {
-		return nil, nil
+		return nil
 	}
 	pin := &Pin{SKU: h["sku"]}
 	if v, err := strconv.ParseInt(h["price"], 10, 64); err == nil {
@@ -192,40 +176,10 @@ func (r *RedisStore) Pin(ctx context.Context, stream string) (*Pin, error) {
 		t := msTime(v)
 		pin.EndsAt = &t
 	}
-	return pin, nil
+	return pin
 }
 
-// Buy implements Store: one script, one round trip.
-func (r *RedisStore) Buy(ctx context.Context, req BuyRequest) (Placed, error) {
-	rep, err := r.run(ctx, r.s.buy, req.Idem.User, req.Idem.Key, req.Idem.Fingerprint, req.Stream,
-		req.SKU, req.Qty, timeMS(req.Now), req.OrderID, req.Now.UTC().Format(timeFormat))
-	if err != nil {
-		return Placed{}, err
-	}
-	return placedFrom(rep, req.Stream)
-}
-
-func placedFrom(rep scriptReply, stream string) (Placed, error) {
-	if err := rep.err(stream); err != nil {
-		return Placed{Changes: rep.changes}, err
-	}
-	var o Order
-	if err := json.Unmarshal([]byte(rep.order), &o); err != nil {
-		return Placed{}, fmt.Errorf("cart: stored order: %w", err)
-	}
-	return Placed{Order: o, Replayed: rep.code == "replay", Changes: rep.changes}, nil
-}
-
-// SetCartItem implements Store.
-func (r *RedisStore) SetCartItem(ctx context.Context, req CartChange) ([]StockChange, error) {
-	rep, err := r.run(ctx, r.s.reserve, req.User, req.Stream, req.SKU, req.Qty, timeMS(req.Now), req.Hold.Milliseconds(), MaxCartLines)
-	if err != nil {
-		return nil, err
-	}
-	return rep.changes, rep.err(req.Stream)
-}
-
-// Cart implements Store.
+// Cart implements Store with one HGETALL.
 func (r *RedisStore) Cart(ctx context.Context, user string) (StoredCart, error) {
 	ctx, cancel := r.ctx(ctx)
 	defer cancel()
@@ -233,7 +187,10 @@ func (r *RedisStore) Cart(ctx context.Context, user string) (StoredCart, error) 
 	if err != nil {
 		return StoredCart{}, r.fail(err)
 	}
-	c := StoredCart{Stream: h["stream"], Currency: h["cur"], Held: h["held"] == "1"}
+	if len(h) == 0 {
+		return StoredCart{}, nil
+	}
+	c := StoredCart{Stream: h["stream"], Currency: h["cur"], Held: h["held"] == "1", Rev: hashRev(h)}
 	if ms, err := strconv.ParseInt(h["until"], 10, 64); err == nil {
 		c.HeldUntil = msTime(ms)
 	}
@@ -243,73 +200,54 @@ func (r *RedisStore) Cart(ctx context.Context, user string) (StoredCart, error) 
 			c.Lines = append(c.Lines, StoredLine{SKU: sku, Qty: q})
 		}
 	}
-	sortLines(c.Lines)
+	slices.SortFunc(c.Lines, func(a, b StoredLine) int { return strings.Compare(a.SKU, b.SKU) })
 	return c, nil
 }
 
-// Checkout implements Store: one script.
-func (r *RedisStore) Checkout(ctx context.Context, req CheckoutRequest) (Placed, error) {
-	rep, err := r.run(ctx, r.s.checkout, req.Idem.User, req.Idem.Key, req.Idem.Fingerprint,
-		timeMS(req.Now), req.OrderID, req.Now.UTC().Format(timeFormat))
-	if err != nil {
-		return Placed{}, err
+// HeldCarts implements Store with the holds sorted set (user by the end of
+// its hold, in milliseconds).
+func (r *RedisStore) HeldCarts(ctx context.Context, until time.Time, limit int) ([]string, error) {
+	if limit <= 0 {
+		return nil, nil
 	}
-	return placedFrom(rep, "")
-}
-
-// ReleaseExpired implements Store: it reads the holds that ended and
-// releases each with release.lua, all in one pipeline. Each release checks
-// the hold again inside its script, so nodes sweeping at the same time
-// never release one twice.
-func (r *RedisStore) ReleaseExpired(ctx context.Context, now time.Time, limit int) (int, []StockChange, error) {
-	cctx, cancel := r.ctx(ctx)
-	users, err := r.c.ZRangeByScore(cctx, r.key("holds"), &redis.ZRangeBy{
-		Min: "-inf", Max: strconv.FormatInt(timeMS(now), 10), Count: int64(limit),
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	users, err := r.c.ZRangeByScore(ctx, r.key("holds"), &redis.ZRangeBy{
+		Min: "-inf", Max: strconv.FormatInt(timeMS(until), 10), Count: int64(limit),
 	}).Result()
-	cancel()
-	if err != nil || len(users) == 0 {
-		return 0, nil, r.fail(err)
-	}
-	calls := make([][]any, len(users))
-	for i, u := range users {
-		calls[i] = []any{u, timeMS(now)}
-	}
-	reps, err := r.runAll(ctx, r.s.release, calls)
 	if err != nil {
-		return 0, nil, err
+		return nil, r.fail(err)
 	}
-	n := 0
-	var changes []StockChange
-	for _, rep := range reps {
-		if rep.code == "ok" {
-			n++
-		}
-		changes = append(changes, rep.changes...)
+	if len(users) == 0 {
+		return nil, nil
 	}
-	return n, changes, nil
+	return users, nil
 }
 
 // Order implements Store.
-func (r *RedisStore) Order(ctx context.Context, id string) (Order, error) {
+func (r *RedisStore) Order(ctx context.Context, id string) (Order, []byte, error) {
 	ctx, cancel := r.ctx(ctx)
 	defer cancel()
-	s, err := r.c.Get(ctx, r.key("o", id)).Result()
+	raw, err := r.c.Get(ctx, r.key("o", id)).Bytes()
 	if errors.Is(err, redis.Nil) {
-		return Order{}, ErrOrderNotFound
+		return Order{}, nil, ErrOrderNotFound
 	}
 	if err != nil {
-		return Order{}, r.fail(err)
+		return Order{}, nil, r.fail(err)
 	}
 	var o Order
-	if err := json.Unmarshal([]byte(s), &o); err != nil {
-		return Order{}, fmt.Errorf("cart: stored order %s: %w", id, err)
+	if err := json.Unmarshal(raw, &o); err != nil {
+		return Order{}, nil, fmt.Errorf("cart: stored order %s: %w", id, err)
 	}
-	return o, nil
+	return o, raw, nil
 }
 
 // Orders implements Store. The indexes are sorted sets of order ids with
 // score 0; UUIDv7 ids sort by time, so ZREVRANGEBYLEX lists newest first.
 func (r *RedisStore) Orders(ctx context.Context, by OrderIndex, cursor string, limit int) ([]Order, string, error) {
+	if limit <= 0 {
+		return nil, "", nil
+	}
 	ctx, cancel := r.ctx(ctx)
 	defer cancel()
 	key := r.key("uo", by.User)
@@ -355,23 +293,7 @@ func (r *RedisStore) Orders(ctx context.Context, by OrderIndex, cursor string, l
 	return out, next, nil
 }
 
-// Cancel implements Store: one script.
-func (r *RedisStore) Cancel(ctx context.Context, id string) (Order, []StockChange, error) {
-	rep, err := r.run(ctx, r.s.cancel, id)
-	if err != nil {
-		return Order{}, nil, err
-	}
-	if err := rep.err(""); err != nil {
-		return Order{}, nil, err
-	}
-	var o Order
-	if err := json.Unmarshal([]byte(rep.order), &o); err != nil {
-		return Order{}, nil, fmt.Errorf("cart: stored order: %w", err)
-	}
-	return o, rep.changes, nil
-}
-
-// WatchStock implements Store with the pub/sub channel the scripts publish
+// WatchStock implements Store with the pub/sub channel apply.lua publishes
 // every stock change on. go-redis resubscribes after a lost connection;
 // every (re)subscription calls reset, since changes may have been missed
 // while it was down.
@@ -416,12 +338,4 @@ func (r *RedisStore) Ping(ctx context.Context) error {
 	ctx, cancel := r.ctx(ctx)
 	defer cancel()
 	return r.fail(r.c.Ping(ctx).Err())
-}
-
-func sortLines(lines []StoredLine) {
-	for i := 1; i < len(lines); i++ {
-		for j := i; j > 0 && lines[j].SKU < lines[j-1].SKU; j-- {
-			lines[j], lines[j-1] = lines[j-1], lines[j]
-		}
-	}
 }

@@ -2,6 +2,7 @@ package cart
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -16,18 +17,64 @@ const sweepBatch = 100
 func (s *Shop) Sweep(ctx context.Context) (released int, err error) {
 	now := s.now()
 	for {
-		n, changes, err := s.store.ReleaseExpired(ctx, now, sweepBatch)
-		s.stockChanged(changes)
-		released += n
-		s.metrics.released.Add(float64(n))
+		users, err := s.store.HeldCarts(ctx, now, sweepBatch)
 		if err != nil {
 			return released, storeErr(err)
 		}
-		if n < sweepBatch || ctx.Err() != nil {
+		for _, u := range users {
+			ok, err := s.release(ctx, u, now)
+			if err != nil {
+				return released, err
+			}
+			if ok {
+				released++
+				s.metrics.released.Inc()
+			}
+		}
+		if len(users) < sweepBatch || ctx.Err() != nil {
 			return released, ctx.Err()
 		}
 	}
 }
+
+// release gives back the stock of user's cart when its hold has lapsed by
+// now; the lines stay. Nodes sweeping at once release each hold once: the
+// second finds the cart changed and, reading it again, nothing to do.
+func (s *Shop) release(ctx context.Context, user string, now time.Time) (bool, error) {
+	released := false
+	a, err := s.run(ctx, func() (Plan, error) {
+		c, err := s.store.Cart(ctx, user)
+		if err != nil {
+			return Plan{}, storeErr(err)
+		}
+		released = c.Held && !now.Before(c.HeldUntil)
+		if !released {
+			return Plan{}, errNothingToDo
+		}
+		deltas := map[string]int{}
+		for _, l := range c.Lines {
+			deltas[l.SKU] += l.Qty
+		}
+		c.Held = false
+		return Plan{
+			Expect: []Expect{{Kind: ExpectCart, ID: user, Rev: c.Rev}},
+			Stock:  stockDeltas(deltas),
+			Cart:   &CartWrite{User: user, Cart: &c},
+		}, nil
+	})
+	if errors.Is(err, errNothingToDo) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	s.stockChanged(a.Changes)
+	return released, nil
+}
+
+// errNothingToDo is what a decide function returns when there is nothing
+// to apply.
+var errNothingToDo = errors.New("cart: nothing to do")
 
 func (s *Shop) sweepLoop(ctx context.Context) {
 	t := time.NewTicker(s.sweepEvery)

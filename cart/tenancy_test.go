@@ -47,8 +47,8 @@ func testTenancy(t *testing.T, h *harness) {
 	h.want(h.do("PUT", "/api/products/cap", h2, body), 201, "")
 	h.want(h.do("PUT", "/api/streams/live2/lineup", h2, map[string]any{"skus": []string{"cap", "mug"}}), 403, api.Forbidden)
 	h.want(h.do("PUT", "/api/streams/live1/lineup", h1, map[string]any{"skus": []string{"mug", "cap"}}), 403, api.Forbidden)
-	if skus, _ := h.store.Lineup(t.Context(), "live1"); len(skus) != 0 {
-		t.Fatalf("a refused lineup was set: %v", skus)
+	if sc, _ := h.store.Showcase(t.Context(), "live1"); len(sc.Lineup) != 0 {
+		t.Fatalf("a refused lineup was set: %v", sc.Lineup)
 	}
 	h.want(h.do("PUT", "/api/streams/live1/lineup", h1, map[string]any{"skus": []string{"mug"}}), 200, "")
 
@@ -64,33 +64,27 @@ func testTenancy(t *testing.T, h *harness) {
 
 // testProductPrecondition: the store writes a product only when what the
 // shop decided from is still so: a create when no product has the sku, a
-// replace when the owner is the one read.
+// replace when the revision is the one read.
 func testProductPrecondition(t *testing.T, h *harness) {
 	ctx := t.Context()
 	p := Product{SKU: "x", Name: "X", PriceCents: 100, Currency: "EUR", Stock: 1, Owner: auth.Owner{Sub: "host1"}}
-	if created, _, err := h.store.PutProduct(ctx, p, true); err != nil || !created {
-		t.Fatalf("create: %v, %v", created, err)
+	create := Plan{Expect: []Expect{{Kind: ExpectProduct, ID: "x", Rev: 0}}, Product: &p}
+	if _, err := h.store.Apply(ctx, create); err != nil {
+		t.Fatalf("create: %v", err)
 	}
-	if _, _, err := h.store.PutProduct(ctx, p, true); !errors.Is(err, ErrProductChanged) {
-		t.Fatalf("second create: %v, want ErrProductChanged", err)
+	var stale *StaleError
+	if _, err := h.store.Apply(ctx, create); !errors.As(err, &stale) {
+		t.Fatalf("second create: %v, want stale", err)
 	}
 	other := p
 	other.Owner = auth.Owner{Sub: "host2"}
 	other.Name = "taken"
-	if _, _, err := h.store.PutProduct(ctx, other, false); !errors.Is(err, ErrProductChanged) {
-		t.Fatalf("replace under another owner: %v, want ErrProductChanged", err)
-	}
-	missing := p
-	missing.SKU = "nope"
-	if _, _, err := h.store.PutProduct(ctx, missing, false); !errors.Is(err, ErrProductChanged) {
-		t.Fatalf("replace of a missing product: %v, want ErrProductChanged", err)
+	if _, err := h.store.Apply(ctx, Plan{Expect: []Expect{{Kind: ExpectProduct, ID: "x", Rev: 7}}, Product: &other}); !errors.As(err, &stale) {
+		t.Fatalf("replace of another revision: %v, want stale", err)
 	}
 	got, err := h.store.Product(ctx, "x")
 	if err != nil || got.Name != "X" || got.Owner != p.Owner {
 		t.Fatalf("product = %+v, %v; want the first create's", got, err)
-	}
-	if _, err := h.store.Product(ctx, "nope"); !errors.Is(err, ErrProductNotFound) {
-		t.Fatalf("a refused replace created the product: %v", err)
 	}
 }
 
@@ -114,7 +108,7 @@ func testScopes(t *testing.T, h *harness) {
 	h.want(h.do("POST", path+"/cancel", buyerThere, nil), 403, api.Forbidden)
 	h.want(h.do("GET", path, h.token(auth.Host, "host1", "live2"), nil), 403, api.Forbidden)
 	h.wantStock("a", 8)
-	got, err := h.store.Order(t.Context(), o.ID)
+	got, _, err := h.store.Order(t.Context(), o.ID)
 	if err != nil || got.Status != StatusPlaced {
 		t.Fatalf("order after refused cancels: %+v, %v; want placed", got, err)
 	}
