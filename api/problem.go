@@ -34,6 +34,10 @@ const (
 	Conflict            Code = "conflict"
 	RateLimited         Code = "rate_limited"
 	Unavailable         Code = "unavailable"
+	// LimitReached: a per-buyer limit (409).
+	LimitReached Code = "limit_reached"
+	// CouponInvalid: an unknown, expired or used-up coupon (422).
+	CouponInvalid Code = "coupon_invalid"
 	// Internal is not in the contract's list: it answers an error that no
 	// package classified, which is a bug, and is logged as one.
 	Internal Code = "internal"
@@ -67,9 +71,9 @@ func (c Code) Status() int {
 		return http.StatusForbidden
 	case NotFound, StreamOffline:
 		return http.StatusNotFound
-	case OutOfStock, Conflict:
+	case OutOfStock, Conflict, LimitReached:
 		return http.StatusConflict
-	case NotInLineup, IdempotencyMismatch:
+	case NotInLineup, IdempotencyMismatch, CouponInvalid:
 		return http.StatusUnprocessableEntity
 	case RateLimited:
 		return http.StatusTooManyRequests

@@ -3,6 +3,7 @@ package cart
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/livecart/livecart/api"
@@ -11,8 +12,9 @@ import (
 
 // BuyBody is what POST /api/streams/{id}/buy carries.
 type BuyBody struct {
-	SKU string `json:"sku"`
-	Qty int    `json:"qty"`
+	SKU    string `json:"sku"`
+	Qty    int    `json:"qty"`
+	Coupon string `json:"coupon,omitempty"`
 }
 
 // Buy places a one-item order for p at once: qty of sku in stream, at the
@@ -40,8 +42,8 @@ func (s *Shop) Buy(ctx context.Context, p *auth.Principal, stream string, body B
 	if err := checkIdempotencyKey(key); err != nil {
 		return Order{}, false, err
 	}
-	if s.soldOut.isSoldOut(body.SKU) && !s.recent.has(p.Sub, key) {
-		return Order{}, false, errSoldOutLocal{&OutOfStockError{SKU: body.SKU}}
+	if len(body.Coupon) > 64 {
+		return Order{}, false, api.New(api.BadRequest, "coupon is a code of at most 32 characters")
 	}
 	done, err := s.inflight.begin(p.Sub, key)
 	if err != nil {
@@ -52,38 +54,52 @@ func (s *Shop) Buy(ctx context.Context, p *auth.Principal, stream string, body B
 	if err != nil {
 		return Order{}, false, err
 	}
-	var order Order
+	if s.soldOut.isSoldOut(body.SKU) && !s.recent.has(p.Sub, key) {
+		// Sold out as far as this node knows: only a unit held for this
+		// buyer (a waitlist offer) can still be had.
+		o, err := s.buyOffer(ctx, p, stream, body, key, fp, id)
+		if errors.Is(err, errNoOffer) || api.CodeOf(err) == api.Unavailable {
+			return Order{}, false, errSoldOutLocal{&OutOfStockError{SKU: body.SKU}}
+		}
+		return o, false, err
+	}
+	var (
+		order Order
+		lines []line
+	)
 	a, err := s.run(ctx, func() (Plan, error) {
-		prod, err := s.product(ctx, body.SKU)
-		if err != nil && !errors.Is(err, ErrProductNotFound) {
-			return Plan{}, err
-		}
-		sc, serr := s.showcase(ctx, stream)
-		if serr != nil {
-			return Plan{}, serr
-		}
-		expect := []Expect{{Kind: ExpectShowcase, ID: stream, Rev: sc.Rev}, {Kind: ExpectProduct, ID: body.SKU, Rev: prod.Rev}}
-		switch {
-		case !sc.Has(body.SKU):
-			return Plan{}, refuse(notInLineup(stream, body.SKU), p.Sub, key, expect)
-		case err != nil:
-			return Plan{}, refuse(err, p.Sub, key, expect)
-		}
-		now := s.now()
-		order = newOrder(id, p.Sub, stream, prod.Currency, now, OrderItem{
-			SKU: prod.SKU, Name: prod.Name, Qty: body.Qty, UnitPriceCents: PriceAt(prod, sc.Pin, now)})
-		ow, iw, err := placeOrder(order, key, fp)
+		sc, err := s.showcase(ctx, stream)
 		if err != nil {
 			return Plan{}, err
 		}
-		return Plan{Idem: iw, Expect: expect, Stock: []StockDelta{{SKU: prod.SKU, Delta: -body.Qty}}, Order: ow}, nil
+		now := s.now()
+		expect := []Expect{{Kind: ExpectShowcase, ID: stream, Rev: sc.Rev}}
+		l, err := s.saleLine(ctx, stream, sc, body.SKU, body.Qty, now, &expect)
+		if err != nil {
+			return Plan{}, refuse(err, p.Sub, key, expect)
+		}
+		lines = []line{l}
+		plan, o, err := s.salePlan(ctx, p.Sub, stream, id, body.Coupon, lines, now, expect)
+		if err != nil {
+			return Plan{}, refuse(err, p.Sub, key, expect)
+		}
+		order = o
+		plan.Stock = []StockDelta{{SKU: l.prod.SKU, Delta: -body.Qty}}
+		plan.Counters = append(plan.Counters, limitDeltas(stream, p.Sub, lines, 1)...)
+		if err := placeOrder(&plan, order, key, fp); err != nil {
+			return Plan{}, err
+		}
+		return plan, nil
 	})
 	if err != nil {
 		var oos *OutOfStockError
 		if errors.As(err, &oos) {
 			s.soldOut.observe(StockChange{SKU: oos.SKU, Stock: oos.Stock, Version: oos.Version})
+			if o, oerr := s.buyOffer(ctx, p, stream, body, key, fp, id); !errors.Is(oerr, errNoOffer) {
+				return o, false, oerr
+			}
 		}
-		return Order{}, false, s.lineupErr(ctx, stream, err)
+		return Order{}, false, s.lineupErr(ctx, stream, saleErr(err))
 	}
 	s.recent.add(p.Sub, key)
 	if a.Replay != nil {
@@ -95,6 +111,29 @@ func (s *Shop) Buy(ctx context.Context, p *auth.Principal, stream string, body B
 	}
 	s.placed(order, a.Changes, p)
 	return order, false, nil
+}
+
+// salePlan decides the order of lines for user in stream at now, with
+// coupon code (or none): the order itself and a plan with its
+// preconditions (expect and the coupons read), the coupon's redemption and
+// the funnel's counters. The caller adds the stock and limit changes.
+func (s *Shop) salePlan(ctx context.Context, user, stream, id, code string, lines []line, now time.Time, expect []Expect) (Plan, Order, error) {
+	items := make([]OrderItem, len(lines))
+	for i, l := range lines {
+		items[i] = l.item()
+	}
+	o := newOrder(id, user, stream, lines[0].prod.Currency, now, items...)
+	off, counters, err := s.applyCoupon(ctx, stream, user, code, lines, now, &expect)
+	if err != nil {
+		return Plan{}, Order{}, err
+	}
+	if off > 0 || code != "" {
+		o.DiscountCents = off
+		o.TotalCents -= off
+		o.Coupon = strings.ToUpper(strings.TrimSpace(code))
+	}
+	counters = append(counters, orderStats(o, lines, 1)...)
+	return Plan{Expect: expect, Counters: counters}, o, nil
 }
 
 // newOrder is a placed order of items at now.
@@ -110,6 +149,7 @@ func newOrder(id, user, stream, currency string, now time.Time, items ...OrderIt
 // placed tells the rooms about a new order and the stock it took.
 func (s *Shop) placed(o Order, changes []StockChange, p *auth.Principal) {
 	s.metrics.orders.WithLabelValues(StatusPlaced).Inc()
+	s.couponUsed(o.Stream, o.Coupon)
 	s.stockChanged(changes)
 	for _, it := range o.Items {
 		s.events.OrderPlaced(o.Stream, it.SKU, it.Qty, p.Name)

@@ -129,7 +129,7 @@ func (s *Shop) decideCartLine(ctx context.Context, user, stream, sku string, qty
 	if old > 0 {
 		others--
 	}
-	cur := c.Currency
+	cur, cartStream := c.Currency, c.Stream
 	if qty > 0 {
 		if others > 0 && c.Stream != stream {
 			return Plan{}, cartConflict("your cart holds products of stream %q; check it out or empty it first", c.Stream)
@@ -139,23 +139,21 @@ func (s *Shop) decideCartLine(ctx context.Context, user, stream, sku string, qty
 			return Plan{}, err
 		}
 		expect = append(expect, Expect{Kind: ExpectShowcase, ID: stream, Rev: sc.Rev})
-		if !sc.Has(sku) {
-			return Plan{}, notInLineup(stream, sku)
-		}
-		prod, err := s.product(ctx, sku)
+		l, err := s.saleLine(ctx, stream, sc, sku, qty, now, &expect)
 		if err != nil {
 			return Plan{}, err
 		}
-		expect = append(expect, Expect{Kind: ExpectProduct, ID: sku, Rev: prod.Rev})
-		if others > 0 && c.Currency != prod.Currency {
+		if others > 0 && c.Currency != l.prod.Currency {
 			return Plan{}, cartConflict("your cart is in %s; this product is in another currency", c.Currency)
 		}
 		if old == 0 && others >= MaxCartLines {
 			return Plan{}, ErrCartFull
 		}
-		cur = prod.Currency
+		cur, cartStream = l.prod.Currency, stream
 	}
 	lines := setLine(c.Lines, sku, qty)
+
+	// Stock and limits move together: a held line takes both.
 	deltas := map[string]int{}
 	held := c.Held && now.Before(c.HeldUntil)
 	if c.Held && !held { // lapsed: its stock comes back first
@@ -173,15 +171,76 @@ func (s *Shop) decideCartLine(ctx context.Context, user, stream, sku string, qty
 		}
 	}
 	plan := Plan{Expect: expect, Stock: stockDeltas(deltas)}
+	limits, err := s.limitsOf(ctx, cartStream, user, deltas)
+	if err != nil {
+		return Plan{}, err
+	}
+	plan.Counters = limits
+	if len(c.Lines) == 0 && qty > 0 {
+		plan.Counters = append(plan.Counters, CounterDelta{Key: statKey(stream, "carts"), Delta: 1})
+	}
+	if old == 0 && qty > 0 {
+		base, err := s.baseOf(ctx, sku)
+		if err != nil {
+			return Plan{}, err
+		}
+		plan.Counters = append(plan.Counters, CounterDelta{Key: statProductKey(stream, base, "carts"), Delta: 1})
+	}
 	switch {
 	case len(lines) == 0:
 		plan.Cart = &CartWrite{User: user}
 	case hold:
-		plan.Cart = &CartWrite{User: user, Cart: &StoredCart{Stream: stream, Currency: cur, Held: true, HeldUntil: now.Add(s.hold).Truncate(time.Millisecond), Lines: lines}}
+		plan.Cart = &CartWrite{User: user, Cart: &StoredCart{Stream: cartStream, Currency: cur, Held: true, HeldUntil: now.Add(s.hold).Truncate(time.Millisecond), Lines: lines}}
 	default:
 		plan.Cart = &CartWrite{User: user, Cart: &StoredCart{Stream: c.Stream, Currency: c.Currency, HeldUntil: c.HeldUntil, Lines: lines}}
 	}
 	return plan, nil
+}
+
+// baseOf is the product whose rules apply to sku: the product it is a
+// variant of, or itself.
+func (s *Shop) baseOf(ctx context.Context, sku string) (string, error) {
+	p, err := s.product(ctx, sku)
+	if errors.Is(err, ErrProductNotFound) {
+		return sku, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if p.Parent != "" {
+		return p.Parent, nil
+	}
+	return sku, nil
+}
+
+// limitsOf turns stock deltas of a buyer's units in stream (negative: the
+// buyer takes them) into the changes of its per-buyer counters, bounded by
+// each product's limit.
+func (s *Shop) limitsOf(ctx context.Context, stream, user string, deltas map[string]int) ([]CounterDelta, error) {
+	per := map[string]int{}
+	for sku, d := range deltas {
+		if d == 0 {
+			continue
+		}
+		base, err := s.baseOf(ctx, sku)
+		if err != nil {
+			return nil, err
+		}
+		per[base] -= d
+	}
+	var out []CounterDelta
+	for base, n := range per {
+		if n == 0 {
+			continue
+		}
+		limit := 0
+		if p, err := s.product(ctx, base); err == nil {
+			limit = p.LimitPerBuyer
+		}
+		out = append(out, CounterDelta{Key: limitKey(stream, user, base), Delta: int64(n), Max: int64(limit)})
+	}
+	slices.SortFunc(out, func(a, b CounterDelta) int { return strings.Compare(a.Key, b.Key) })
+	return out, nil
 }
 
 // lineQty is the quantity of sku in lines (0 when absent).
@@ -222,10 +281,15 @@ func stockDeltas(m map[string]int) []StockDelta {
 	return out
 }
 
+// CheckoutBody is what POST /api/cart/checkout may carry.
+type CheckoutBody struct {
+	Coupon string `json:"coupon,omitempty"`
+}
+
 // Checkout turns p's whole cart into one order, atomically: every line at
 // the price in effect now, or nothing when one cannot be had. key and fp
 // are as for Buy.
-func (s *Shop) Checkout(ctx context.Context, p *auth.Principal, key, fp string) (Order, bool, error) {
+func (s *Shop) Checkout(ctx context.Context, p *auth.Principal, body CheckoutBody, key, fp string) (Order, bool, error) {
 	if err := auth.Check(p, auth.Account, auth.Resource{}); err != nil {
 		return Order{}, false, err
 	}
@@ -261,35 +325,38 @@ func (s *Shop) Checkout(ctx context.Context, p *auth.Principal, key, fp string) 
 		}
 		expect = append(expect, Expect{Kind: ExpectShowcase, ID: c.Stream, Rev: sc.Rev})
 		now := s.now()
-		items := make([]OrderItem, 0, len(c.Lines))
+		lines := make([]line, 0, len(c.Lines))
 		deltas := map[string]int{}
-		for _, l := range c.Lines {
-			if !sc.Has(l.SKU) {
-				return Plan{}, refuse(notInLineup(c.Stream, l.SKU), p.Sub, key, expect)
-			}
-			prod, err := s.product(ctx, l.SKU)
-			if errors.Is(err, ErrProductNotFound) {
+		for _, cl := range c.Lines {
+			l, err := s.saleLine(ctx, c.Stream, sc, cl.SKU, cl.Qty, now, &expect)
+			if err != nil {
 				return Plan{}, refuse(err, p.Sub, key, expect)
-			} else if err != nil {
-				return Plan{}, err
 			}
-			expect = append(expect, Expect{Kind: ExpectProduct, ID: l.SKU, Rev: prod.Rev})
-			if prod.Currency != c.Currency {
-				return Plan{}, refuse(cartConflict("your cart is in %s; %s is in another currency", c.Currency, l.SKU), p.Sub, key, expect)
+			if l.prod.Currency != c.Currency {
+				return Plan{}, refuse(cartConflict("your cart is in %s; %s is in another currency", c.Currency, cl.SKU), p.Sub, key, expect)
 			}
-			items = append(items, OrderItem{SKU: l.SKU, Name: prod.Name, Qty: l.Qty, UnitPriceCents: PriceAt(prod, sc.Pin, now)})
+			lines = append(lines, l)
 			// A held cart's stock is reserved until the sweep gives it
 			// back, even past its hold; an unheld one takes it now.
 			if !c.Held {
-				deltas[l.SKU] -= l.Qty
+				deltas[cl.SKU] -= cl.Qty
 			}
 		}
-		order = newOrder(id, p.Sub, c.Stream, c.Currency, now, items...)
-		ow, iw, err := placeOrder(order, key, fp)
+		plan, o, err := s.salePlan(ctx, p.Sub, c.Stream, id, body.Coupon, lines, now, expect)
 		if err != nil {
+			return Plan{}, refuse(err, p.Sub, key, expect)
+		}
+		order = o
+		plan.Stock = stockDeltas(deltas)
+		if !c.Held {
+			// A held cart's units already count against the limits.
+			plan.Counters = append(plan.Counters, limitDeltas(c.Stream, p.Sub, lines, 1)...)
+		}
+		plan.Cart = &CartWrite{User: p.Sub}
+		if err := placeOrder(&plan, order, key, fp); err != nil {
 			return Plan{}, err
 		}
-		return Plan{Idem: iw, Expect: expect, Stock: stockDeltas(deltas), Cart: &CartWrite{User: p.Sub}, Order: ow}, nil
+		return plan, nil
 	})
 	if err != nil {
 		return Order{}, false, err

@@ -42,12 +42,32 @@ type Product struct {
 	Stock       int    `json:"stock"`
 	ImageURL    string `json:"image_url,omitempty"`
 	Description string `json:"description,omitempty"`
+	// LimitPerBuyer bounds the units of the product (its variants
+	// together) that one buyer holds in carts and has in placed orders in
+	// one stream; 0: no limit.
+	LimitPerBuyer int `json:"limit_per_buyer,omitempty"`
+	// Variants are the product's sizes or colours, each bought by its own
+	// sku with its own stock and price. A product with variants is not
+	// bought by its own sku; its Stock is theirs together.
+	Variants []Variant `json:"variants,omitempty"`
+	// Parent and Label are set on a variant: the product it is a variant
+	// of, and its label ("M", "Red").
+	Parent string `json:"parent,omitempty"`
+	Label  string `json:"label,omitempty"`
 	// Owner is who owns the product: the host that created it, or its org.
 	// It is not shown to clients.
 	Owner auth.Owner `json:"-"`
 	// Rev is the catalog revision: it changes with every write of the
 	// product (not with its stock). 0: not stored.
 	Rev int64 `json:"-"`
+}
+
+// Variant is one size or colour of a product, as the product shows it.
+type Variant struct {
+	SKU        string `json:"sku"`
+	Label      string `json:"label"`
+	Stock      int    `json:"stock"`
+	PriceCents int64  `json:"price_cents"`
 }
 
 // Card is the pinned product as every viewer of a stream sees it: the price
@@ -60,6 +80,10 @@ type Card struct {
 	Stock      int        `json:"stock"`
 	ImageURL   string     `json:"image_url"`
 	EndsAt     *time.Time `json:"ends_at"`
+	// Variants are the product's sizes or colours with their live stock
+	// and price, for the card's picker.
+	Variants      []Variant `json:"variants,omitempty"`
+	LimitPerBuyer int       `json:"limit_per_buyer,omitempty"`
 }
 
 // Pin is what a stream has pinned: a product and, optionally, a live price
@@ -71,17 +95,20 @@ type Pin struct {
 }
 
 // PriceAt is the price of p in stream with pin at now: the pin's live price
-// when the pin is for p and has not ended, else the catalog price.
+// when the pin is for p (or for the product p is a variant of) and has not
+// ended, else the catalog price.
 func PriceAt(p Product, pin *Pin, now time.Time) int64 {
-	if pin != nil && pin.SKU == p.SKU && pin.PriceCents != nil && (pin.EndsAt == nil || now.Before(*pin.EndsAt)) {
+	if pin != nil && (pin.SKU == p.SKU || (p.Parent != "" && pin.SKU == p.Parent)) && pin.PriceCents != nil && (pin.EndsAt == nil || now.Before(*pin.EndsAt)) {
 		return *pin.PriceCents
 	}
 	return p.PriceCents
 }
 
-// card builds the card of pin over its product at now.
+// card builds the card of pin over its product at now; a product with
+// variants is presented (see present) first.
 func card(p Product, pin *Pin, now time.Time) *Card {
-	c := &Card{SKU: p.SKU, Name: p.Name, PriceCents: PriceAt(p, pin, now), Currency: p.Currency, Stock: p.Stock, ImageURL: p.ImageURL}
+	c := &Card{SKU: p.SKU, Name: p.Name, PriceCents: PriceAt(p, pin, now), Currency: p.Currency, Stock: p.Stock, ImageURL: p.ImageURL,
+		Variants: p.Variants, LimitPerBuyer: p.LimitPerBuyer}
 	if pin.EndsAt != nil {
 		t := pin.EndsAt.UTC()
 		c.EndsAt = &t

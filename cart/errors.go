@@ -26,6 +26,14 @@ var (
 	// the read that checked who may write it and the write (the shop reads
 	// again and decides anew).
 	ErrProductChanged = api.New(api.Conflict, "the product changed while it was being written; try again")
+	// ErrLimitReached: the buyer holds or has ordered the most units of a
+	// product a buyer may have in this stream.
+	ErrLimitReached = api.New(api.LimitReached, "you have reached the limit for this product")
+	// ErrCouponInvalid: the coupon is unknown, over, used up or not for
+	// these products.
+	ErrCouponInvalid = api.New(api.CouponInvalid, "this coupon cannot be used")
+	// ErrChooseVariant: a product with variants is bought by a variant's sku.
+	ErrChooseVariant = api.New(api.BadRequest, "this product comes in variants: choose one (buy its sku)")
 	// ErrIdempotencyMismatch: an Idempotency-Key reused with another body.
 	ErrIdempotencyMismatch = api.New(api.IdempotencyMismatch, "this Idempotency-Key was used with another request body")
 	// ErrIdempotencyInFlight: a request with the same Idempotency-Key is

@@ -56,10 +56,12 @@ var (
 
 // recorder records the shop's events.
 type recorder struct {
-	mu     sync.Mutex
-	stock  []string // "stream sku stock"
-	orders []string // "stream sku qty buyer"
-	cards  []*Card
+	mu      sync.Mutex
+	stock   []string // "stream sku stock"
+	orders  []string // "stream sku qty buyer"
+	cards   []*Card
+	coupons []Coupon
+	offers  []string // "stream user sku held|gone"
 }
 
 func (r *recorder) StockChanged(stream, sku string, stock int) {
@@ -78,6 +80,28 @@ func (r *recorder) ProductCard(stream string, card *Card) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.cards = append(r.cards, card)
+}
+
+func (r *recorder) CouponChanged(stream string, c *Coupon) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.coupons = append(r.coupons, *c)
+}
+
+func (r *recorder) Offer(stream, user, sku string, heldUntil time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	what := "gone"
+	if !heldUntil.IsZero() {
+		what = "held"
+	}
+	r.offers = append(r.offers, stream+" "+user+" "+sku+" "+what)
+}
+
+func (r *recorder) offerEvents() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.offers...)
 }
 
 func (r *recorder) snapshot() (stock, orders []string, cards []*Card) {

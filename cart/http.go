@@ -31,6 +31,12 @@ func (s *Shop) Routes(mux api.Router) {
 	mux.HandleFunc("GET /api/orders", s.handleMyOrders)
 	mux.HandleFunc("GET /api/orders/{id}", s.handleGetOrder)
 	mux.HandleFunc("POST /api/orders/{id}/cancel", s.handleCancel)
+	mux.HandleFunc("POST /api/streams/{id}/waitlist", s.handleJoinWaitlist)
+	mux.HandleFunc("DELETE /api/streams/{id}/waitlist", s.handleLeaveWaitlist)
+	mux.HandleFunc("GET /api/streams/{id}/waitlist", s.handleWaiting)
+	mux.HandleFunc("POST /api/streams/{id}/coupons", s.handleCreateCoupon)
+	mux.HandleFunc("GET /api/streams/{id}/coupons", s.handleCoupons)
+	mux.HandleFunc("GET /api/streams/{id}/stats", s.handleStats)
 }
 
 func (s *Shop) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -56,26 +62,18 @@ func (s *Shop) handlePutProduct(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	var body struct {
-		Name        string `json:"name"`
-		PriceCents  int64  `json:"price_cents"`
-		Currency    string `json:"currency"`
-		Stock       int    `json:"stock"`
-		ImageURL    string `json:"image_url"`
-		Description string `json:"description"`
-	}
+	var body ProductInput
 	if err := api.DecodeJSON(w, r, maxProductBody, &body); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	prod := Product{SKU: r.PathValue("sku"), Name: body.Name, PriceCents: body.PriceCents, Currency: body.Currency,
-		Stock: body.Stock, ImageURL: body.ImageURL, Description: body.Description}
-	created, err := s.PutProduct(r.Context(), p, prod)
+	sku := r.PathValue("sku")
+	created, err := s.PutProductInput(r.Context(), p, sku, body)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	got, err := s.Product(r.Context(), prod.SKU)
+	got, err := s.Product(r.Context(), sku)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -221,15 +219,15 @@ func (s *Shop) handleCheckout(w http.ResponseWriter, r *http.Request) {
 	// The body is optional; when sent it is a JSON object of the fields
 	// checkout takes (none yet), read as strictly as any other.
 	raw, err := api.ReadJSON(w, r, maxSmallBody, nil)
+	var body CheckoutBody
 	if err == nil && len(bytes.TrimSpace(raw)) > 0 {
-		var body struct{}
 		err = api.Unmarshal(raw, &body)
 	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	o, replayed, err := s.Checkout(r.Context(), p, r.Header.Get("Idempotency-Key"), fingerprint("checkout", raw))
+	o, replayed, err := s.Checkout(r.Context(), p, body, r.Header.Get("Idempotency-Key"), fingerprint("checkout", raw))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -297,4 +295,104 @@ func (s *Shop) handleCancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	api.WriteJSON(w, http.StatusOK, o)
+}
+
+// skuBody is the body of the waitlist endpoints.
+type skuBody struct {
+	SKU string `json:"sku"`
+}
+
+func (s *Shop) handleJoinWaitlist(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.principal(w, r)
+	if !ok {
+		return
+	}
+	var body skuBody
+	if err := api.DecodeJSON(w, r, maxSmallBody, &body); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	place, err := s.JoinWaitlist(r.Context(), p, r.PathValue("id"), body.SKU)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusCreated, place)
+}
+
+func (s *Shop) handleLeaveWaitlist(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.principal(w, r)
+	if !ok {
+		return
+	}
+	sku := r.URL.Query().Get("sku")
+	if sku == "" {
+		var body skuBody
+		if err := api.DecodeJSON(w, r, maxSmallBody, &body); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		sku = body.SKU
+	}
+	if err := s.LeaveWaitlist(r.Context(), p, r.PathValue("id"), sku); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Shop) handleWaiting(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.principal(w, r)
+	if !ok {
+		return
+	}
+	out, err := s.Waiting(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	api.WriteJSON(w, http.StatusOK, out)
+}
+
+func (s *Shop) handleCreateCoupon(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.principal(w, r)
+	if !ok {
+		return
+	}
+	var body CouponInput
+	if err := api.DecodeJSON(w, r, maxSmallBody, &body); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	c, err := s.CreateCoupon(r.Context(), p, r.PathValue("id"), body)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusCreated, c)
+}
+
+func (s *Shop) handleCoupons(w http.ResponseWriter, r *http.Request) {
+	cs, err := s.Coupons(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	api.WriteJSON(w, http.StatusOK, api.NewPage(cs, ""))
+}
+
+func (s *Shop) handleStats(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.principal(w, r)
+	if !ok {
+		return
+	}
+	st, err := s.Stats(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	api.WriteJSON(w, http.StatusOK, st)
 }

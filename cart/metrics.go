@@ -8,6 +8,7 @@ type metrics struct {
 	taps     *prometheus.CounterVec
 	released prometheus.Counter
 	stale    *prometheus.CounterVec
+	offers   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -28,9 +29,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "livecart", Subsystem: "cart", Name: "plans_stale_total",
 			Help: "Plans the store refused because what they were decided from had changed (decided again), by what changed.",
 		}, []string{"what"}),
+		offers: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "livecart", Subsystem: "cart", Name: "waitlist_offers_total",
+			Help: "Units offered to waiting viewers by this node.",
+		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.orders, m.taps, m.released, m.stale} {
+		for _, c := range []prometheus.Collector{m.orders, m.taps, m.released, m.stale, m.offers} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -21,14 +21,18 @@ const (
 // Order is a placed (or cancelled) order, exactly as clients and the
 // livecart:orders stream see it.
 type Order struct {
-	ID         string      `json:"id"`
-	User       string      `json:"user"`
-	Stream     string      `json:"stream"`
-	Items      []OrderItem `json:"items"`
-	TotalCents int64       `json:"total_cents"`
-	Currency   string      `json:"currency"`
-	Status     string      `json:"status"`
-	CreatedAt  time.Time   `json:"created_at"`
+	ID     string      `json:"id"`
+	User   string      `json:"user"`
+	Stream string      `json:"stream"`
+	Items  []OrderItem `json:"items"`
+	// DiscountCents is what a coupon took off; TotalCents is after it.
+	DiscountCents int64 `json:"discount_cents"`
+	// Coupon is the code of the coupon used, if any.
+	Coupon     string    `json:"coupon,omitempty"`
+	TotalCents int64     `json:"total_cents"`
+	Currency   string    `json:"currency"`
+	Status     string    `json:"status"`
+	CreatedAt  time.Time `json:"created_at"`
 }
 
 // OrderItem is one line of an order, at the price in effect when the order
@@ -120,21 +124,39 @@ func (s *Shop) Cancel(ctx context.Context, p *auth.Principal, id string) (Order,
 		if err != nil {
 			return Plan{}, err
 		}
+		// The stock, the buyer's allowance, the coupon's redemption and the
+		// funnel's figures all come back.
 		deltas := map[string]int{}
-		for _, it := range o.Items {
+		lines := make([]line, len(o.Items))
+		for i, it := range o.Items {
 			deltas[it.SKU] += it.Qty
+			base, err := s.baseOf(ctx, it.SKU)
+			if err != nil {
+				return Plan{}, err
+			}
+			lines[i] = line{prod: Product{SKU: it.SKU}, base: Product{SKU: base}, qty: it.Qty, price: it.UnitPriceCents}
 		}
+		counters := limitDeltas(o.Stream, o.User, lines, -1)
+		if o.Coupon != "" {
+			counters = append(counters,
+				CounterDelta{Key: couponKey(o.Stream, o.Coupon), Delta: -1},
+				CounterDelta{Key: couponBuyerKey(o.Stream, o.Coupon, o.User), Delta: -1})
+		}
+		counters = append(counters, orderStats(o, lines, -1)...)
 		return Plan{
-			Expect: []Expect{{Kind: ExpectOrder, ID: id, Value: raw}},
-			Stock:  stockDeltas(deltas),
-			Order:  &OrderWrite{ID: id, User: o.User, Stream: o.Stream, JSON: js, Event: StatusCancelled},
+			Expect:   []Expect{{Kind: ExpectOrder, ID: id, Value: raw}},
+			Stock:    stockDeltas(deltas),
+			Counters: counters,
+			Order:    &OrderWrite{ID: id, User: o.User, Stream: o.Stream, JSON: js, Event: StatusCancelled},
 		}, nil
 	})
 	if err != nil {
 		return Order{}, err
 	}
 	s.metrics.orders.WithLabelValues(StatusCancelled).Inc()
+	s.couponUsed(cancelled.Stream, cancelled.Coupon)
 	s.stockChanged(a.Changes)
+	s.stockReturned(ctx, cancelled.Stream, a.Changes)
 	return cancelled, nil
 }
 

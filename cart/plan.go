@@ -44,6 +44,10 @@ func (s *Shop) run(ctx context.Context, decide func() (Plan, error)) (Applied, e
 			s.metrics.stale.WithLabelValues(string(stale.Kind)).Inc()
 			continue
 		}
+		var ce *CounterError
+		if errors.As(err, &ce) {
+			return Applied{}, saleErr(err)
+		}
 		if err != nil {
 			return Applied{}, storeErr(err)
 		}
@@ -119,14 +123,16 @@ func bytesCut(b []byte, sep byte) ([]byte, []byte, bool) {
 	return b, nil, false
 }
 
-// placeOrder is the plan part that writes a new order and its record.
-func placeOrder(o Order, key, fp string) (*OrderWrite, *IdemWrite, error) {
+// placeOrder adds to plan the writes of new order o and of the record
+// that replays it for key.
+func placeOrder(plan *Plan, o Order, key, fp string) error {
 	js, err := json.Marshal(o)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	return &OrderWrite{ID: o.ID, User: o.User, Stream: o.Stream, JSON: js, New: true, Event: StatusPlaced},
-		&IdemWrite{User: o.User, Key: key, Record: newIdemRecord(fp, js), TTL: IdempotencyTTL}, nil
+	plan.Order = &OrderWrite{ID: o.ID, User: o.User, Stream: o.Stream, JSON: js, New: true, Event: StatusPlaced}
+	plan.Idem = &IdemWrite{User: o.User, Key: key, Record: newIdemRecord(fp, js), TTL: IdempotencyTTL}
+	return nil
 }
 
 // maxCached bounds each map of the cache; a full map is emptied.
@@ -140,6 +146,7 @@ type cache struct {
 	mu        sync.Mutex
 	products  map[string]Product
 	showcases map[string]Showcase
+	records   map[string][]byte
 }
 
 func (c *cache) forget(kind ExpectKind, id string) {
@@ -150,6 +157,8 @@ func (c *cache) forget(kind ExpectKind, id string) {
 		delete(c.products, id)
 	case ExpectShowcase:
 		delete(c.showcases, id)
+	case ExpectRecord:
+		delete(c.records, id)
 	}
 }
 

@@ -47,9 +47,11 @@ func (r *RedisStore) apply(ctx context.Context, p Plan) (Applied, error) {
 // planArgs encodes p as apply.lua's ARGV: the prefix, the stock channel,
 // then one tagged part per precondition and write, numbers in decimal and
 // opaque bytes (records, order JSON) as they are. It refuses, before
-// anything is sent, what would make the script fail half-way.
+// anything is sent, what would make the script fail half-way. A part the
+// plan does not use adds nothing.
 func (r *RedisStore) planArgs(p Plan) ([]any, error) {
-	a := make([]any, 0, 2+6+4*len(p.Expect)+3*len(p.Stock)+4*len(p.Counters)+10+7)
+	a := make([]any, 0, 2+6+4*len(p.Expect)+3*len(p.Stock)+4*len(p.Counters)+11*len(p.Products)+7+
+		6*len(p.Records)+4*len(p.Lists)+3*len(p.Uniques)+3*len(p.Peaks))
 	a = append(a, r.prefix, r.channel)
 	if w := p.Idem; w != nil {
 		if w.Record == nil {
@@ -68,6 +70,14 @@ func (r *RedisStore) planArgs(p Plan) ([]any, error) {
 			a = append(a, "E", string(e.Kind), e.ID, strconv.FormatInt(e.Rev, 10))
 		case ExpectOrder:
 			a = append(a, "E", string(e.Kind), e.ID, e.Value)
+		case ExpectRecord:
+			// A nil Value expects no record; an empty one, a record of no
+			// bytes.
+			if e.Value == nil {
+				a = append(a, "E", string(e.Kind), e.ID, "0", "")
+			} else {
+				a = append(a, "E", string(e.Kind), e.ID, "1", e.Value)
+			}
 		default:
 			return nil, fmt.Errorf("cart: apply: unknown precondition %q", e.Kind)
 		}
@@ -91,9 +101,18 @@ func (r *RedisStore) planArgs(p Plan) ([]any, error) {
 		}
 		a = append(a, "N", c.Key, strconv.FormatInt(c.Delta, 10), strconv.FormatInt(max(c.Max, 0), 10))
 	}
-	if pr := p.Product; pr != nil {
+	for i, pr := range p.Products {
+		for _, o := range p.Products[:i] {
+			if o.SKU == pr.SKU {
+				return nil, fmt.Errorf("cart: apply: two writes of product %s", pr.SKU)
+			}
+		}
+		x, err := encodeProductExtra(pr)
+		if err != nil {
+			return nil, fmt.Errorf("cart: apply: product %s: %w", pr.SKU, err)
+		}
 		a = append(a, "P", pr.SKU, pr.Name, strconv.FormatInt(pr.PriceCents, 10), pr.Currency,
-			strconv.Itoa(pr.Stock), pr.ImageURL, pr.Description, pr.Owner.Sub, pr.Owner.Org)
+			strconv.Itoa(pr.Stock), pr.ImageURL, pr.Description, pr.Owner.Sub, pr.Owner.Org, x)
 	}
 	if sc := p.Showcase; sc != nil {
 		a = append(a, "W", sc.Stream, strconv.Itoa(len(sc.Lineup)))
@@ -140,7 +159,71 @@ func (r *RedisStore) planArgs(p Plan) ([]any, error) {
 		}
 		a = append(a, "O", o.ID, o.User, o.Stream, o.JSON, isNew, o.Event)
 	}
+	for i, w := range p.Records {
+		if w.Key == "" {
+			return nil, errors.New("cart: apply: a record write without a key")
+		}
+		for _, o := range p.Records[:i] {
+			if o.Key == w.Key {
+				return nil, fmt.Errorf("cart: apply: two writes of record %s", w.Key)
+			}
+		}
+		if w.Value == nil {
+			a = append(a, "R", w.Key, "0", "", "", "0")
+			continue
+		}
+		due, ttl := "", "0"
+		if !w.Due.IsZero() {
+			due = strconv.FormatInt(timeMS(w.Due), 10)
+		}
+		if w.TTL > 0 {
+			// PX takes whole milliseconds above zero.
+			ttl = strconv.FormatInt(max(w.TTL.Milliseconds(), 1), 10)
+		}
+		a = append(a, "R", w.Key, "1", w.Value, due, ttl)
+	}
+	for _, op := range p.Lists {
+		if op.Key == "" {
+			return nil, errors.New("cart: apply: a list change without a key")
+		}
+		if op.Push == "" && op.Remove == "" {
+			continue
+		}
+		a = append(a, "L", op.Key, op.Push, op.Remove)
+	}
+	for _, u := range p.Uniques {
+		if u.Key == "" {
+			return nil, errors.New("cart: apply: a distinct count without a key")
+		}
+		a = append(a, "U", u.Key, u.Member)
+	}
+	for _, pk := range p.Peaks {
+		if pk.Key == "" {
+			return nil, errors.New("cart: apply: a peak without a key")
+		}
+		if pk.Value > maxExact || pk.Value < -maxExact {
+			return nil, fmt.Errorf("cart: apply: peak %s beyond 2^53", pk.Key)
+		}
+		a = append(a, "K", pk.Key, strconv.FormatInt(pk.Value, 10))
+	}
 	return a, nil
+}
+
+// pruneDue runs apply.lua to drop keys from the due index whose record is
+// gone (expired by its TTL). The script checks each again, so that a
+// record written since it was read keeps its due time.
+func (r *RedisStore) pruneDue(ctx context.Context, keys []string) error {
+	a := make([]any, 0, 2+2*len(keys))
+	a = append(a, r.prefix, r.channel)
+	for _, k := range keys {
+		a = append(a, "D", k)
+	}
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	if err := applyScript.Run(ctx, r.c, []string{OrdersStream}, a...).Err(); err != nil {
+		return r.fail(err)
+	}
+	return nil
 }
 
 // cartRetention is how long a cart is kept after its hold ends (or after

@@ -41,6 +41,12 @@ type Events interface {
 	OrderPlaced(stream, sku string, qty int, buyer string)
 	// ProductCard: stream pinned card, or unpinned it (card nil).
 	ProductCard(stream string, card *Card)
+	// CouponChanged: stream's coupon was created, or what is left of it
+	// changed (coalesced: at most a few times a second).
+	CouponChanged(stream string, c *Coupon)
+	// Offer: a unit of sku is held for user in stream until heldUntil (a
+	// zero heldUntil: the offer is gone, taken or passed on).
+	Offer(stream, user, sku string, heldUntil time.Time)
 }
 
 // Config is what a Shop needs. Store, Signer and Owners are required.
@@ -79,9 +85,13 @@ type Shop struct {
 
 	inflight inflight
 	cache    cache
+	views    viewBuffer
 	soldOut  soldOut
 	recent   recentKeys
 	running  sync.Mutex
+
+	dirtyMu sync.Mutex
+	dirty   map[[2]string]bool // (stream, coupon code) used since the last flush
 
 	emitMu  sync.Mutex       // serializes StockChanged events
 	emitted map[string]int64 // sku → version last told to the rooms
@@ -142,6 +152,7 @@ func (s *Shop) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.watch(ctx) })
 	wg.Go(func() { s.sweepLoop(ctx) })
+	wg.Go(func() { s.flushLoop(ctx) })
 	wg.Wait()
 	return nil
 }
@@ -247,3 +258,24 @@ type nopEvents struct{}
 func (nopEvents) StockChanged(string, string, int)        {}
 func (nopEvents) OrderPlaced(string, string, int, string) {}
 func (nopEvents) ProductCard(string, *Card)               {}
+func (nopEvents) CouponChanged(string, *Coupon)           {}
+func (nopEvents) Offer(string, string, string, time.Time) {}
+
+// flushEvery is how often coupons' counts and the funnel's buffered
+// figures are flushed.
+const flushEvery = 300 * time.Millisecond
+
+// flushLoop flushes what is buffered until ctx ends.
+func (s *Shop) flushLoop(ctx context.Context) {
+	t := time.NewTicker(flushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.flushCoupons(ctx)
+		s.flushStats(ctx)
+	}
+}

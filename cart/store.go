@@ -39,6 +39,17 @@ type Store interface {
 	// HeldCarts returns up to limit users whose cart holds stock until a
 	// time at or before until, earliest first.
 	HeldCarts(ctx context.Context, until time.Time, limit int) ([]string, error)
+	// Record returns the record stored under key, nil when there is none.
+	Record(ctx context.Context, key string) ([]byte, error)
+	// DueRecords returns up to limit keys of records due at or before
+	// until, earliest first.
+	DueRecords(ctx context.Context, until time.Time, limit int) ([]string, error)
+	// List returns the members of the list key, in the order they joined.
+	List(ctx context.Context, key string) ([]string, error)
+	// Counters returns the counters named keys (0 for those never set).
+	Counters(ctx context.Context, keys []string) ([]int64, error)
+	// Unique returns about how many distinct members were added to key.
+	Unique(ctx context.Context, key string) (int64, error)
 
 	// Apply applies p atomically: first, when p.Idem names a stored record,
 	// nothing is done and the record is returned (Applied.Replay); then
@@ -129,9 +140,10 @@ type Plan struct {
 	// never stays below 0 and must not exceed Max when Max > 0. At most one
 	// delta per key.
 	Counters []CounterDelta
-	// Product, when set, is written whole (catalog fields, owner, and its
-	// stock set to Product.Stock); its Rev becomes one more than stored.
-	Product *Product
+	// Products are written whole (catalog fields, variants, owner, and the
+	// stock set to Stock); each one's Rev becomes one more than stored. At
+	// most one per sku.
+	Products []Product
 	// Showcase, when set, replaces Stream's lineup and pin; its Rev becomes
 	// one more than stored.
 	Showcase *ShowcaseWrite
@@ -139,6 +151,43 @@ type Plan struct {
 	Cart *CartWrite
 	// Order, when set, writes an order.
 	Order *OrderWrite
+	// Records write or delete opaque records (offers, coupon books). At
+	// most one per key.
+	Records []RecordWrite
+	// Lists add members to or remove them from lists (waitlists).
+	Lists []ListOp
+	// Uniques add members to approximate distinct counts.
+	Uniques []UniqueAdd
+	// Peaks raise counters to a value when it is higher.
+	Peaks []CounterPeak
+}
+
+// RecordWrite writes Value under Key, or deletes the record when Value is
+// nil. A record with a Due time is listed by DueRecords from then on; a
+// positive TTL makes the store forget it after that long.
+type RecordWrite struct {
+	Key   string
+	Value []byte
+	Due   time.Time
+	TTL   time.Duration
+}
+
+// ListOp appends Push to the list Key (when it is not in it already)
+// and/or removes Remove from it.
+type ListOp struct {
+	Key          string
+	Push, Remove string
+}
+
+// UniqueAdd adds Member to the distinct count Key.
+type UniqueAdd struct {
+	Key, Member string
+}
+
+// CounterPeak raises the counter Key to Value when Value is higher.
+type CounterPeak struct {
+	Key   string
+	Value int64
 }
 
 // IdemWrite is the idempotency record of a plan.
@@ -162,6 +211,8 @@ const (
 	ExpectCart ExpectKind = "cart"
 	// ExpectOrder: the order's stored JSON is Value.
 	ExpectOrder ExpectKind = "order"
+	// ExpectRecord: the record's value is Value (nil: no record).
+	ExpectRecord ExpectKind = "record"
 )
 
 // Expect is one precondition: the thing named ID of Kind is as read.

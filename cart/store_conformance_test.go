@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,10 @@ func testStore(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Orders", storeOrders},
 		{"ConcurrentStock", storeConcurrentStock},
 		{"ConcurrentCounter", storeConcurrentCounter},
+		{"Variants", storeVariants},
+		{"Records", storeRecords},
+		{"Lists", storeLists},
+		{"UniquesAndPeaks", storeUniquesAndPeaks},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, newStore(t)) })
@@ -51,7 +56,7 @@ func putTestProduct(t *testing.T, st Store, sku string, stock int) Product {
 	t.Helper()
 	cur, _ := st.Product(t.Context(), sku)
 	p := Product{SKU: sku, Name: "P " + sku, PriceCents: 500, Currency: "EUR", Stock: stock, Owner: auth.Owner{Sub: "h1", Org: "acme"}}
-	mustApply(t, st, Plan{Expect: []Expect{{Kind: ExpectProduct, ID: sku, Rev: cur.Rev}}, Product: &p})
+	mustApply(t, st, Plan{Expect: []Expect{{Kind: ExpectProduct, ID: sku, Rev: cur.Rev}}, Products: []Product{p}})
 	got, err := st.Product(t.Context(), sku)
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +71,7 @@ func storeProductWrite(t *testing.T, st Store) {
 	}
 	p := putTestProduct(t, st, "a", 7)
 	want := Product{SKU: "a", Name: "P a", PriceCents: 500, Currency: "EUR", Stock: 7, Owner: auth.Owner{Sub: "h1", Org: "acme"}, Rev: 1}
-	if p != want {
+	if !reflect.DeepEqual(p, want) {
 		t.Fatalf("product = %+v, want %+v", p, want)
 	}
 	mustApply(t, st, Plan{Showcase: &ShowcaseWrite{Stream: "s1", Lineup: []string{"a"}}})
@@ -74,7 +79,7 @@ func storeProductWrite(t *testing.T, st Store) {
 	// reports the stock change with the streams selling it.
 	w := p
 	w.Name, w.Stock, w.ImageURL, w.Description = "Renamed", 3, "/x.png", "two\nlines"
-	a := mustApply(t, st, Plan{Expect: []Expect{{Kind: ExpectProduct, ID: "a", Rev: 1}}, Product: &w})
+	a := mustApply(t, st, Plan{Expect: []Expect{{Kind: ExpectProduct, ID: "a", Rev: 1}}, Products: []Product{w}})
 	got, _ := st.Product(ctx, "a")
 	if got.Name != "Renamed" || got.Stock != 3 || got.Rev != 2 || got.ImageURL != "/x.png" || got.Description != "two\nlines" {
 		t.Fatalf("after rewrite: %+v", got)
@@ -417,5 +422,118 @@ func storeConcurrentCounter(t *testing.T, st Store) {
 	p, _ := st.Product(t.Context(), "a")
 	if ok.Load() != max || p.Stock != 1000-max {
 		t.Fatalf("%d applied, stock %d; want %d and %d", ok.Load(), p.Stock, max, 1000-max)
+	}
+}
+
+// A product and its variants are written in one plan; every field comes
+// back as written.
+func storeVariants(t *testing.T, st Store) {
+	ctx := t.Context()
+	owner := auth.Owner{Sub: "h1"}
+	tee := Product{SKU: "tee", Name: "Tee", PriceCents: 2000, Currency: "EUR", LimitPerBuyer: 2, Owner: owner,
+		Variants: []Variant{{SKU: "tee-s", Label: "S"}, {SKU: "tee-m", Label: "M", PriceCents: 2200}}}
+	s := Product{SKU: "tee-s", Name: "Tee", PriceCents: 2000, Currency: "EUR", Stock: 3, Parent: "tee", Label: "S", Owner: owner}
+	m := Product{SKU: "tee-m", Name: "Tee", PriceCents: 2200, Currency: "EUR", Stock: 0, Parent: "tee", Label: "M", Owner: owner}
+	a := mustApply(t, st, Plan{Products: []Product{tee, s, m}})
+	if len(a.Changes) != 3 {
+		t.Fatalf("changes = %+v, want one per product", a.Changes)
+	}
+	got, err := st.Products(ctx, []string{"tee", "tee-s", "tee-m"})
+	if err != nil || len(got) != 3 {
+		t.Fatalf("Products = %+v, %v", got, err)
+	}
+	if g := got[0]; g.LimitPerBuyer != 2 || len(g.Variants) != 2 || g.Variants[1] != (Variant{SKU: "tee-m", Label: "M", PriceCents: 2200}) || g.Rev != 1 {
+		t.Fatalf("parent = %+v", g)
+	}
+	if g := got[1]; g.Parent != "tee" || g.Label != "S" || g.Stock != 3 || g.PriceCents != 2000 {
+		t.Fatalf("variant S = %+v", g)
+	}
+	if g := got[2]; g.Parent != "tee" || g.Label != "M" || g.Stock != 0 || g.PriceCents != 2200 {
+		t.Fatalf("variant M = %+v", g)
+	}
+}
+
+func storeRecords(t *testing.T, st Store) {
+	ctx := t.Context()
+	base := time.Date(2026, 3, 1, 18, 0, 0, 0, time.UTC)
+	if v, err := st.Record(ctx, "offer:s1:a:u1"); err != nil || v != nil {
+		t.Fatalf("no record = %q, %v", v, err)
+	}
+	absent := Expect{Kind: ExpectRecord, ID: "offer:s1:a:u1"}
+	mustApply(t, st, Plan{Expect: []Expect{absent}, Records: []RecordWrite{
+		{Key: "offer:s1:a:u1", Value: []byte(`{"u":1}`), Due: base.Add(time.Minute)},
+		{Key: "offer:s1:a:u2", Value: []byte(`{"u":2}`), Due: base.Add(30 * time.Second)},
+		{Key: "coupons:s1", Value: []byte(`[]`)},
+	}})
+	var stale *StaleError
+	if _, err := st.Apply(ctx, Plan{Expect: []Expect{absent}}); !errors.As(err, &stale) || stale.Kind != ExpectRecord {
+		t.Fatalf("expect absent of a stored record: %v, want stale record", err)
+	}
+	if _, err := st.Apply(ctx, Plan{Expect: []Expect{{Kind: ExpectRecord, ID: "offer:s1:a:u1", Value: []byte(`{"u":9}`)}}}); !errors.As(err, &stale) {
+		t.Fatalf("expect of another value: %v, want stale", err)
+	}
+	mustApply(t, st, Plan{Expect: []Expect{{Kind: ExpectRecord, ID: "offer:s1:a:u1", Value: []byte(`{"u":1}`)}}})
+	if v, _ := st.Record(ctx, "offer:s1:a:u1"); string(v) != `{"u":1}` {
+		t.Fatalf("record = %q", v)
+	}
+	due, err := st.DueRecords(ctx, base.Add(time.Minute), 10)
+	if err != nil || !slices.Equal(due, []string{"offer:s1:a:u2", "offer:s1:a:u1"}) {
+		t.Fatalf("DueRecords = %v, %v; want u2 then u1 (coupons:s1 is never due)", due, err)
+	}
+	if due, _ := st.DueRecords(ctx, base.Add(45*time.Second), 10); !slices.Equal(due, []string{"offer:s1:a:u2"}) {
+		t.Fatalf("DueRecords at 45s = %v", due)
+	}
+	// Rewriting without a due time takes the record out of the due list;
+	// deleting it forgets it.
+	mustApply(t, st, Plan{Records: []RecordWrite{{Key: "offer:s1:a:u2", Value: []byte("kept")}, {Key: "offer:s1:a:u1"}}})
+	if due, _ := st.DueRecords(ctx, base.Add(time.Hour), 10); len(due) != 0 {
+		t.Fatalf("DueRecords after = %v, want none", due)
+	}
+	if v, _ := st.Record(ctx, "offer:s1:a:u1"); v != nil {
+		t.Fatalf("deleted record = %q", v)
+	}
+	mustApply(t, st, Plan{Expect: []Expect{absent}})
+}
+
+func storeLists(t *testing.T, st Store) {
+	ctx := t.Context()
+	key := "wait:s1:tee-m"
+	for _, u := range []string{"u1", "u2", "u3", "u2"} {
+		mustApply(t, st, Plan{Lists: []ListOp{{Key: key, Push: u}}})
+	}
+	if l, err := st.List(ctx, key); err != nil || !slices.Equal(l, []string{"u1", "u2", "u3"}) {
+		t.Fatalf("list = %v, %v; want u1 u2 u3 (a member once)", l, err)
+	}
+	mustApply(t, st, Plan{Lists: []ListOp{{Key: key, Remove: "u1"}, {Key: key, Push: "u4"}}})
+	if l, _ := st.List(ctx, key); !slices.Equal(l, []string{"u2", "u3", "u4"}) {
+		t.Fatalf("list = %v; want u2 u3 u4", l)
+	}
+	for _, u := range []string{"u2", "u3", "u4", "nobody"} {
+		mustApply(t, st, Plan{Lists: []ListOp{{Key: key, Remove: u}}})
+	}
+	if l, _ := st.List(ctx, key); len(l) != 0 {
+		t.Fatalf("emptied list = %v", l)
+	}
+}
+
+func storeUniquesAndPeaks(t *testing.T, st Store) {
+	ctx := t.Context()
+	for i := range 50 {
+		mustApply(t, st, Plan{Uniques: []UniqueAdd{{Key: "st:s1:viewers", Member: fmt.Sprint("v", i%20)}}})
+	}
+	// Redis counts with HyperLogLog: within its error, which is far below
+	// one in twenty at this size.
+	if n, err := st.Unique(ctx, "st:s1:viewers"); err != nil || n != 20 {
+		t.Fatalf("Unique = %d, %v; want 20", n, err)
+	}
+	if n, _ := st.Unique(ctx, "st:s9:viewers"); n != 0 {
+		t.Fatalf("Unique of nothing = %d", n)
+	}
+	for _, v := range []int64{3, 9, 4} {
+		mustApply(t, st, Plan{Peaks: []CounterPeak{{Key: "st:s1:peak", Value: v}}, Counters: []CounterDelta{{Key: "st:s1:orders", Delta: 1}}})
+	}
+	got, err := st.Counters(ctx, []string{"st:s1:peak", "st:s1:orders", "st:s1:never"})
+	if err != nil || !slices.Equal(got, []int64{9, 3, 0}) {
+		t.Fatalf("Counters = %v, %v; want 9 3 0", got, err)
 	}
 }

@@ -29,6 +29,9 @@ type MemoryStore struct {
 	byUser    map[string][]string // ascending order ids
 	byStream  map[string][]string
 	counters  map[string]int64
+	records   map[string]memRecord
+	lists     map[string][]string
+	uniques   map[string]map[string]bool
 	idem      map[string]idemRecord // user \x00 key
 	events    []OrderEvent
 	pruned    time.Time
@@ -40,6 +43,12 @@ type MemoryStore struct {
 type memProduct struct {
 	Product
 	version int64
+}
+
+type memRecord struct {
+	value   []byte
+	due     time.Time // zero: not due
+	expires time.Time // zero: kept
 }
 
 type idemRecord struct {
@@ -71,6 +80,9 @@ func NewMemoryStore(now func() time.Time) *MemoryStore {
 		byUser:    make(map[string][]string),
 		byStream:  make(map[string][]string),
 		counters:  make(map[string]int64),
+		records:   make(map[string]memRecord),
+		lists:     make(map[string][]string),
+		uniques:   make(map[string]map[string]bool),
 		idem:      make(map[string]idemRecord),
 		watchers:  make(map[*func(StockChange)]struct{}),
 	}
@@ -84,7 +96,9 @@ func (m *MemoryStore) Product(ctx context.Context, sku string) (Product, error) 
 	if !ok {
 		return Product{}, productNotFound(sku)
 	}
-	return p.Product, nil
+	out := p.Product
+	out.Variants = slices.Clone(p.Variants)
+	return out, nil
 }
 
 // Products implements Store.
@@ -94,7 +108,9 @@ func (m *MemoryStore) Products(ctx context.Context, skus []string) ([]Product, e
 	var out []Product
 	for _, sku := range skus {
 		if p, ok := m.products[sku]; ok {
-			out = append(out, p.Product)
+			pr := p.Product
+			pr.Variants = slices.Clone(p.Variants)
+			out = append(out, pr)
 		}
 	}
 	return out, nil
@@ -193,6 +209,72 @@ func (m *MemoryStore) HeldCarts(ctx context.Context, until time.Time, limit int)
 	return out, nil
 }
 
+// Record implements Store.
+func (m *MemoryStore) Record(ctx context.Context, key string) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.record(key)
+	if !ok {
+		return nil, nil
+	}
+	return slices.Clone(r.value), nil
+}
+
+// record returns the live record under key; m.mu is held.
+func (m *MemoryStore) record(key string) (memRecord, bool) {
+	r, ok := m.records[key]
+	if ok && !r.expires.IsZero() && !m.now().Before(r.expires) {
+		delete(m.records, key)
+		return memRecord{}, false
+	}
+	return r, ok
+}
+
+// DueRecords implements Store.
+func (m *MemoryStore) DueRecords(ctx context.Context, until time.Time, limit int) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var keys []string
+	for k := range m.records {
+		if r, ok := m.record(k); ok && !r.due.IsZero() && !r.due.After(until) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := m.records[keys[i]].due, m.records[keys[j]].due
+		if !a.Equal(b) {
+			return a.Before(b)
+		}
+		return keys[i] < keys[j]
+	})
+	return keys[:min(limit, len(keys))], nil
+}
+
+// List implements Store.
+func (m *MemoryStore) List(ctx context.Context, key string) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.lists[key]), nil
+}
+
+// Counters implements Store.
+func (m *MemoryStore) Counters(ctx context.Context, keys []string) ([]int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]int64, len(keys))
+	for i, k := range keys {
+		out[i] = m.counters[k]
+	}
+	return out, nil
+}
+
+// Unique implements Store; the memory store counts exactly.
+func (m *MemoryStore) Unique(ctx context.Context, key string) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return int64(len(m.uniques[key])), nil
+}
+
 // Events returns the fulfilment log: every order event applied, in order.
 func (m *MemoryStore) Events() []OrderEvent {
 	m.mu.Lock()
@@ -219,7 +301,7 @@ func (m *MemoryStore) apply(p Plan) (Applied, error) {
 		}
 	}
 	for _, e := range p.Expect {
-		if !m.holds_(e) {
+		if !m.expectHolds(e) {
 			return Applied{}, &StaleError{Kind: e.Kind, ID: e.ID}
 		}
 	}
@@ -239,8 +321,9 @@ func (m *MemoryStore) apply(p Plan) (Applied, error) {
 	}
 
 	var a Applied
-	if w := p.Product; w != nil {
-		np := &memProduct{Product: *w}
+	for _, w := range p.Products {
+		np := &memProduct{Product: w}
+		np.Variants = slices.Clone(w.Variants)
 		np.Rev = 1
 		if old, ok := m.products[w.SKU]; ok {
 			np.Rev = old.Rev + 1
@@ -276,14 +359,50 @@ func (m *MemoryStore) apply(p Plan) (Applied, error) {
 			m.events = append(m.events, OrderEvent{Event: w.Event, OrderID: w.ID, Stream: w.Stream, Order: slices.Clone(w.JSON)})
 		}
 	}
+	for _, w := range p.Records {
+		if w.Value == nil {
+			delete(m.records, w.Key)
+			continue
+		}
+		r := memRecord{value: slices.Clone(w.Value), due: w.Due}
+		if w.TTL > 0 {
+			r.expires = now.Add(w.TTL)
+		}
+		m.records[w.Key] = r
+	}
+	for _, op := range p.Lists {
+		l := m.lists[op.Key]
+		if op.Remove != "" {
+			l = slices.DeleteFunc(l, func(s string) bool { return s == op.Remove })
+		}
+		if op.Push != "" && !slices.Contains(l, op.Push) {
+			l = append(l, op.Push)
+		}
+		if len(l) == 0 {
+			delete(m.lists, op.Key)
+		} else {
+			m.lists[op.Key] = l
+		}
+	}
+	for _, u := range p.Uniques {
+		if m.uniques[u.Key] == nil {
+			m.uniques[u.Key] = make(map[string]bool)
+		}
+		m.uniques[u.Key][u.Member] = true
+	}
+	for _, pk := range p.Peaks {
+		if pk.Value > m.counters[pk.Key] {
+			m.counters[pk.Key] = pk.Value
+		}
+	}
 	if p.Idem != nil && p.Idem.Record != nil {
 		m.idem[idemKey(p.Idem.User, p.Idem.Key)] = idemRecord{record: slices.Clone(p.Idem.Record), expires: now.Add(p.Idem.TTL)}
 	}
 	return a, nil
 }
 
-// holds_ reports whether precondition e holds; m.mu is held.
-func (m *MemoryStore) holds_(e Expect) bool {
+// expectHolds reports whether precondition e holds; m.mu is held.
+func (m *MemoryStore) expectHolds(e Expect) bool {
 	switch e.Kind {
 	case ExpectProduct:
 		p, ok := m.products[e.ID]
@@ -306,6 +425,12 @@ func (m *MemoryStore) holds_(e Expect) bool {
 	case ExpectOrder:
 		raw, ok := m.orders[e.ID]
 		return ok && bytes.Equal(raw, e.Value)
+	case ExpectRecord:
+		r, ok := m.record(e.ID)
+		if !ok {
+			return e.Value == nil
+		}
+		return e.Value != nil && bytes.Equal(r.value, e.Value)
 	}
 	return false
 }

@@ -118,11 +118,72 @@ func (r *RedisStore) Products(ctx context.Context, skus []string) ([]Product, er
 		}
 		price, _ := strconv.ParseInt(h["price"], 10, 64)
 		stock, _ := strconv.Atoi(h["stock"])
-		out = append(out, Product{SKU: skus[i], Name: h["name"], PriceCents: price, Currency: h["cur"],
+		p := Product{SKU: skus[i], Name: h["name"], PriceCents: price, Currency: h["cur"],
 			Stock: stock, ImageURL: h["img"], Description: h["desc"],
-			Owner: auth.Owner{Sub: h["owner"], Org: h["org"]}, Rev: hashRev(h)})
+			Owner: auth.Owner{Sub: h["owner"], Org: h["org"]}, Rev: hashRev(h)}
+		if x := h["x"]; x != "" {
+			if err := decodeProductExtra(x, &p); err != nil {
+				return nil, fmt.Errorf("cart: stored product %s: %w", skus[i], err)
+			}
+		}
+		out = append(out, p)
 	}
 	return out, nil
+}
+
+// productExtra is the JSON document a product hash keeps in its x field:
+// the fields few products use (a per-buyer limit, variants, a variant's
+// parent and label). The store neither reads nor checks them; its own
+// field names keep the stored form apart from the API's.
+type productExtra struct {
+	LimitPerBuyer int             `json:"limit,omitempty"`
+	Variants      []storedVariant `json:"variants,omitempty"`
+	Parent        string          `json:"parent,omitempty"`
+	Label         string          `json:"label,omitempty"`
+}
+
+// storedVariant is a Variant as productExtra keeps it.
+type storedVariant struct {
+	SKU        string `json:"sku"`
+	Label      string `json:"label,omitempty"`
+	Stock      int    `json:"stock,omitempty"`
+	PriceCents int64  `json:"price,omitempty"`
+}
+
+// encodeProductExtra returns p's x field: "" when p has none of its
+// fields, so that a plain product is stored and written as before.
+func encodeProductExtra(p Product) (string, error) {
+	if p.LimitPerBuyer == 0 && len(p.Variants) == 0 && p.Parent == "" && p.Label == "" {
+		return "", nil
+	}
+	x := productExtra{LimitPerBuyer: p.LimitPerBuyer, Parent: p.Parent, Label: p.Label}
+	if len(p.Variants) > 0 {
+		x.Variants = make([]storedVariant, len(p.Variants))
+		for i, v := range p.Variants {
+			x.Variants[i] = storedVariant(v)
+		}
+	}
+	b, err := json.Marshal(x)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// decodeProductExtra sets p's fields from an x field.
+func decodeProductExtra(s string, p *Product) error {
+	var x productExtra
+	if err := json.Unmarshal([]byte(s), &x); err != nil {
+		return err
+	}
+	p.LimitPerBuyer, p.Parent, p.Label = x.LimitPerBuyer, x.Parent, x.Label
+	if len(x.Variants) > 0 {
+		p.Variants = make([]Variant, len(x.Variants))
+		for i, v := range x.Variants {
+			p.Variants[i] = Variant(v)
+		}
+	}
+	return nil
 }
 
 // hashRev is the revision of a stored hash (a product or a cart): its rev
@@ -222,6 +283,131 @@ func (r *RedisStore) HeldCarts(ctx context.Context, until time.Time, limit int) 
 		return nil, nil
 	}
 	return users, nil
+}
+
+// Record implements Store with one GET.
+func (r *RedisStore) Record(ctx context.Context, key string) ([]byte, error) {
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	v, err := r.c.Get(ctx, r.key("r", key)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, r.fail(err)
+	}
+	if v == nil {
+		v = []byte{} // a record of no bytes is not "no record"
+	}
+	return v, nil
+}
+
+// DueRecords implements Store with the due index (record key by its due
+// time, in milliseconds). A record forgotten by its TTL leaves its key in
+// the index; such keys are not returned, and are dropped from the index
+// by apply.lua, which checks again that the record is still gone.
+func (r *RedisStore) DueRecords(ctx context.Context, until time.Time, limit int) ([]string, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	by := &redis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(timeMS(until), 10), Count: int64(limit)}
+	var out []string
+	// Each round drops the gone keys it met, so the next one reads further;
+	// the rounds are bounded all the same.
+	for range 8 {
+		keys, err := r.c.ZRangeByScore(ctx, r.key("rdue"), by).Result()
+		if err != nil {
+			return nil, r.fail(err)
+		}
+		pipe := r.c.Pipeline()
+		exists := make([]*redis.IntCmd, len(keys))
+		for i, k := range keys {
+			exists[i] = pipe.Exists(ctx, r.key("r", k))
+		}
+		if len(keys) > 0 {
+			if _, err := pipe.Exec(ctx); err != nil {
+				return nil, r.fail(err)
+			}
+		}
+		out = out[:0]
+		var gone []string
+		for i, k := range keys {
+			if exists[i].Val() == 1 {
+				out = append(out, k)
+			} else {
+				gone = append(gone, k)
+			}
+		}
+		if len(gone) == 0 {
+			break
+		}
+		if err := r.pruneDue(ctx, gone); err != nil {
+			return nil, err
+		}
+		if len(keys) < limit {
+			break // everything due was read
+		}
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// List implements Store with one LRANGE.
+func (r *RedisStore) List(ctx context.Context, key string) ([]string, error) {
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	l, err := r.c.LRange(ctx, r.key("l", key), 0, -1).Result()
+	if err != nil {
+		return nil, r.fail(err)
+	}
+	if len(l) == 0 {
+		return nil, nil
+	}
+	return l, nil
+}
+
+// Counters implements Store with one MGET.
+func (r *RedisStore) Counters(ctx context.Context, keys []string) ([]int64, error) {
+	out := make([]int64, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	full := make([]string, len(keys))
+	for i, k := range keys {
+		full[i] = r.key("n", k)
+	}
+	vals, err := r.c.MGet(ctx, full...).Result()
+	if err != nil {
+		return nil, r.fail(err)
+	}
+	for i, v := range vals {
+		s, ok := v.(string)
+		if !ok {
+			continue
+		}
+		if out[i], err = strconv.ParseInt(s, 10, 64); err != nil {
+			return nil, fmt.Errorf("cart: counter %s: %w", keys[i], err)
+		}
+	}
+	return out, nil
+}
+
+// Unique implements Store with one PFCOUNT: HyperLogLog's estimate, with
+// a standard error of about 1%.
+func (r *RedisStore) Unique(ctx context.Context, key string) (int64, error) {
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	n, err := r.c.PFCount(ctx, r.key("u", key)).Result()
+	if err != nil {
+		return 0, r.fail(err)
+	}
+	return n, nil
 }
 
 // Order implements Store.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -79,7 +80,7 @@ func TestRedisExistingData(t *testing.T) {
 
 	p, err := st.Product(ctx, "old")
 	want := Product{SKU: "old", Name: "Old", PriceCents: 700, Currency: "EUR", Stock: 4, Owner: auth.Owner{Sub: "h1"}, Rev: 1}
-	if err != nil || p != want {
+	if err != nil || !reflect.DeepEqual(p, want) {
 		t.Fatalf("old product = %+v, %v; want %+v", p, err, want)
 	}
 	sc, err := st.Showcase(ctx, "live1")
@@ -110,7 +111,7 @@ func TestRedisExistingData(t *testing.T) {
 	}
 
 	p.Name = "Renamed"
-	mustApply(t, st, Plan{Expect: []Expect{{Kind: ExpectProduct, ID: "old", Rev: 1}}, Product: &p})
+	mustApply(t, st, Plan{Expect: []Expect{{Kind: ExpectProduct, ID: "old", Rev: 1}}, Products: []Product{p}})
 	cart.Held = false
 	mustApply(t, st, Plan{Expect: []Expect{{Kind: ExpectCart, ID: "u1", Rev: 1}}, Cart: &CartWrite{User: "u1", Cart: &cart}})
 	mustApply(t, st, Plan{Expect: []Expect{{Kind: ExpectShowcase, ID: "live1", Rev: 0}}, Showcase: &ShowcaseWrite{Stream: "live1", Lineup: []string{"old"}}})
@@ -140,8 +141,8 @@ func TestRedisKeyLayout(t *testing.T) {
 	until := time.Now().Add(10 * time.Minute).Truncate(time.Millisecond)
 	record := []byte{0xff, 0x00, '\n', 0xfe, '"'} // not UTF-8, not JSON
 	orderJSON := []byte(`{"id":"o1","user":"u\"1","note":"é"}`)
-	mustApply(t, st, Plan{Product: &Product{SKU: "a", Name: "A", PriceCents: 500, Currency: "EUR", Stock: 10,
-		ImageURL: "/a.png", Description: "d", Owner: auth.Owner{Sub: "h1", Org: "acme"}}})
+	mustApply(t, st, Plan{Products: []Product{{SKU: "a", Name: "A", PriceCents: 500, Currency: "EUR", Stock: 10,
+		ImageURL: "/a.png", Description: "d", Owner: auth.Owner{Sub: "h1", Org: "acme"}}}})
 	a := mustApply(t, st, Plan{
 		Idem:     &IdemWrite{User: "u\"1", Key: "k:1", Record: record, TTL: time.Hour},
 		Stock:    []StockDelta{{SKU: "a", Delta: -2}},
@@ -244,6 +245,129 @@ func TestRedisKeyLayout(t *testing.T) {
 	}
 }
 
+// TestRedisPartsLayout: products with their rarely used fields, records,
+// lists, distinct counts and peaks are stored in the keys docs/DATA.md
+// lists, opaque bytes exactly as given.
+func TestRedisPartsLayout(t *testing.T) {
+	srv := redistest.Start(t)
+	st := mustRedisStore(t, srv)
+	c := srv.Client()
+	ctx := t.Context()
+	due := time.Date(2026, 3, 1, 18, 0, 0, 0, time.UTC)
+	record := []byte{0xff, 0x00, '\n', '"'}
+	tee := Product{SKU: "tee", Name: "Tee", PriceCents: 2000, Currency: "EUR", LimitPerBuyer: 2,
+		Variants: []Variant{{SKU: "tee-s", Label: "S", Stock: 1, PriceCents: 1900}, {SKU: "tee-m", Label: "M"}}}
+	mustApply(t, st, Plan{
+		Products: []Product{tee, {SKU: "tee-s", Name: "Tee", PriceCents: 1900, Currency: "EUR", Stock: 1, Parent: "tee", Label: "S"}},
+		Records:  []RecordWrite{{Key: "offer:1", Value: record, Due: due, TTL: time.Hour}, {Key: "book", Value: []byte{}}},
+		Lists:    []ListOp{{Key: "wait:tee-m", Push: "u1"}, {Key: "wait:tee-m", Push: "u2"}, {Key: "wait:tee-m", Push: "u1"}},
+		Uniques:  []UniqueAdd{{Key: "viewers", Member: "u1"}, {Key: "viewers", Member: "u1"}},
+		Peaks:    []CounterPeak{{Key: "peak", Value: 1 << 52}},
+	})
+	for sku, want := range map[string]string{
+		"tee":   `{"limit":2,"variants":[{"sku":"tee-s","label":"S","stock":1,"price":1900},{"sku":"tee-m","label":"M"}]}`,
+		"tee-s": `{"parent":"tee","label":"S"}`,
+	} {
+		if got, err := c.HGet(ctx, rkey("p", sku), "x").Result(); err != nil || got != want {
+			t.Errorf("x of %s = %s, %v; want %s", sku, got, err, want)
+		}
+	}
+	if got, err := c.Get(ctx, rkey("r", "offer:1")).Bytes(); err != nil || !bytes.Equal(got, record) {
+		t.Errorf("record = %q, %v; want %q", got, err, record)
+	}
+	if ttl, _ := c.PTTL(ctx, rkey("r", "offer:1")).Result(); ttl <= 0 || ttl > time.Hour {
+		t.Errorf("record TTL %v, want up to an hour", ttl)
+	}
+	if ttl, _ := c.PTTL(ctx, rkey("r", "book")).Result(); ttl != -1 {
+		t.Errorf("record without a TTL expires in %v", ttl)
+	}
+	if v, err := st.Record(ctx, "book"); err != nil || v == nil || len(v) != 0 {
+		t.Errorf("record of no bytes = %#v, %v; want empty, not nil", v, err)
+	}
+	if z, err := c.ZRangeWithScores(ctx, rkey("rdue"), 0, -1).Result(); err != nil || len(z) != 1 || z[0].Member != "offer:1" || int64(z[0].Score) != due.UnixMilli() {
+		t.Errorf("rdue = %v, %v; want offer:1 at %d", z, err, due.UnixMilli())
+	}
+	if l, _ := c.LRange(ctx, rkey("l", "wait:tee-m"), 0, -1).Result(); !slices.Equal(l, []string{"u1", "u2"}) {
+		t.Errorf("list = %v", l)
+	}
+	if n, _ := c.PFCount(ctx, rkey("u", "viewers")).Result(); n != 1 {
+		t.Errorf("distinct count = %d", n)
+	}
+	if v, _ := c.Get(ctx, rkey("n", "peak")).Result(); v != "4503599627370496" {
+		t.Errorf("peak = %s, want 2^52 in decimal", v)
+	}
+
+	// A product rewritten without those fields loses them; a record
+	// rewritten without a TTL is kept.
+	tee.LimitPerBuyer, tee.Variants = 0, nil
+	mustApply(t, st, Plan{Products: []Product{tee}, Records: []RecordWrite{{Key: "offer:1", Value: []byte("x")}}})
+	if ok, _ := c.HExists(ctx, rkey("p", "tee"), "x").Result(); ok {
+		t.Errorf("a plain product kept its x field")
+	}
+	if p, _ := st.Product(ctx, "tee"); p.Variants != nil || p.LimitPerBuyer != 0 || p.Rev != 2 {
+		t.Errorf("product after = %+v", p)
+	}
+	if ttl, _ := c.PTTL(ctx, rkey("r", "offer:1")).Result(); ttl != -1 {
+		t.Errorf("record rewritten without a TTL expires in %v", ttl)
+	}
+	if n, _ := c.ZCard(ctx, rkey("rdue")).Result(); n != 0 {
+		t.Errorf("a record rewritten without a due time is still due")
+	}
+}
+
+// TestRedisRecordExpect: a nil Value expects no record, an empty one a
+// record of no bytes.
+func TestRedisRecordExpect(t *testing.T) {
+	srv := redistest.Start(t)
+	st := mustRedisStore(t, srv)
+	ctx := t.Context()
+	var stale *StaleError
+	if _, err := st.Apply(ctx, Plan{Expect: []Expect{{Kind: ExpectRecord, ID: "r", Value: []byte{}}}}); !errors.As(err, &stale) {
+		t.Fatalf("an empty record expected where there is none: %v, want stale", err)
+	}
+	mustApply(t, st, Plan{Expect: []Expect{{Kind: ExpectRecord, ID: "r"}}, Records: []RecordWrite{{Key: "r", Value: []byte{}}}})
+	if _, err := st.Apply(ctx, Plan{Expect: []Expect{{Kind: ExpectRecord, ID: "r"}}}); !errors.As(err, &stale) {
+		t.Fatalf("no record expected where there is an empty one: %v, want stale", err)
+	}
+	mustApply(t, st, Plan{Expect: []Expect{{Kind: ExpectRecord, ID: "r", Value: []byte{}}}})
+}
+
+// TestRedisDueRecordsForgotten: a record gone by its TTL is not listed as
+// due, and its key leaves the due index, while a record written again in
+// the meantime keeps its place.
+func TestRedisDueRecordsForgotten(t *testing.T) {
+	srv := redistest.Start(t)
+	st := mustRedisStore(t, srv)
+	c := srv.Client()
+	ctx := t.Context()
+	base := time.Date(2026, 3, 1, 18, 0, 0, 0, time.UTC)
+	var ws []RecordWrite
+	for i := range 4 {
+		ws = append(ws, RecordWrite{Key: fmt.Sprint("k", i), Value: []byte("v"), Due: base.Add(time.Duration(i) * time.Second), TTL: time.Hour})
+	}
+	mustApply(t, st, Plan{Records: ws})
+	// What an expiry does, without waiting for one.
+	if err := c.Del(ctx, rkey("r", "k0"), rkey("r", "k2")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if due, err := st.DueRecords(ctx, base.Add(time.Minute), 1); err != nil || !slices.Equal(due, []string{"k1"}) {
+		t.Fatalf("DueRecords limit 1 = %v, %v; want k1 (k0 is gone)", due, err)
+	}
+	if due, err := st.DueRecords(ctx, base.Add(time.Minute), 10); err != nil || !slices.Equal(due, []string{"k1", "k3"}) {
+		t.Fatalf("DueRecords = %v, %v; want k1 k3", due, err)
+	}
+	if keys, _ := c.ZRange(ctx, rkey("rdue"), 0, -1).Result(); !slices.Equal(keys, []string{"k1", "k3"}) {
+		t.Fatalf("rdue = %v, want the gone keys dropped", keys)
+	}
+	// The cleanup checks again: a key whose record exists stays.
+	if err := st.pruneDue(ctx, []string{"k1"}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := c.ZCard(ctx, rkey("rdue")).Result(); n != 2 {
+		t.Fatalf("the cleanup dropped a live record's due time")
+	}
+}
+
 // snapshot is every key of the database with its type and DUMP.
 func snapshot(t *testing.T, c *redis.Client) map[string]string {
 	t.Helper()
@@ -271,17 +395,22 @@ func TestRedisRefusalWritesNothing(t *testing.T) {
 	ctx := t.Context()
 	putTestProduct(t, st, "a", 1)
 	mustApply(t, st, Plan{Showcase: &ShowcaseWrite{Stream: "live1", Lineup: []string{"a"}}})
-	mustApply(t, st, Plan{Counters: []CounterDelta{{Key: "c", Delta: 3}}})
+	mustApply(t, st, Plan{Counters: []CounterDelta{{Key: "c", Delta: 3}}, Records: []RecordWrite{{Key: "kept", Value: []byte("k"), Due: time.Now()}},
+		Lists: []ListOp{{Key: "w0", Push: "u0"}}})
 	full := func(expect []Expect, stock int, counter int64) Plan {
 		return Plan{
 			Idem:     &IdemWrite{User: "u1", Key: "k1", Record: []byte("r"), TTL: time.Hour},
 			Expect:   expect,
 			Stock:    []StockDelta{{SKU: "a", Delta: stock}},
 			Counters: []CounterDelta{{Key: "c", Delta: counter, Max: 3}, {Key: "d", Delta: 1}},
-			Product:  &Product{SKU: "b", Name: "B", Currency: "EUR", Stock: 5},
+			Products: []Product{{SKU: "b", Name: "B", Currency: "EUR", Stock: 5, LimitPerBuyer: 1}, {SKU: "a", Name: "A", Stock: 9}},
 			Showcase: &ShowcaseWrite{Stream: "live1", Lineup: []string{"b"}},
 			Cart:     &CartWrite{User: "u1", Cart: &StoredCart{Stream: "live1", Currency: "EUR", Lines: []StoredLine{{SKU: "b", Qty: 1}}}},
 			Order:    &OrderWrite{ID: "o1", User: "u1", Stream: "live1", JSON: []byte("{}"), New: true, Event: "placed"},
+			Records:  []RecordWrite{{Key: "r1", Value: []byte("v"), Due: time.Now(), TTL: time.Hour}, {Key: "kept"}},
+			Lists:    []ListOp{{Key: "w", Push: "u1"}, {Key: "w0", Remove: "u0"}},
+			Uniques:  []UniqueAdd{{Key: "v", Member: "u1"}},
+			Peaks:    []CounterPeak{{Key: "peak", Value: 9}},
 		}
 	}
 	var stale *StaleError
@@ -296,6 +425,9 @@ func TestRedisRefusalWritesNothing(t *testing.T) {
 		{"stale showcase", full([]Expect{{Kind: ExpectShowcase, ID: "live1", Rev: 0}}, -1, 0), func(err error) bool { return errors.As(err, &stale) }},
 		{"stale cart", full([]Expect{{Kind: ExpectCart, ID: "u1", Rev: 1}}, -1, 0), func(err error) bool { return errors.As(err, &stale) }},
 		{"stale order", full([]Expect{{Kind: ExpectOrder, ID: "o1", Value: []byte("{}")}}, -1, 0), func(err error) bool { return errors.As(err, &stale) }},
+		{"stale record", full([]Expect{{Kind: ExpectRecord, ID: "kept"}}, -1, 0), func(err error) bool {
+			return errors.As(err, &stale) && stale.Kind == ExpectRecord && stale.ID == "kept"
+		}},
 		{"later precondition stale", full([]Expect{{Kind: ExpectProduct, ID: "a", Rev: 1}, {Kind: ExpectCart, ID: "u1", Rev: 3}}, -1, 0), func(err error) bool {
 			return errors.As(err, &stale) && stale.Kind == ExpectCart
 		}},
@@ -327,6 +459,13 @@ func TestRedisBadPlan(t *testing.T) {
 		"counter beyond 2^53": {Counters: []CounterDelta{{Key: "c", Delta: 1 << 60}}},
 		"held without end":    {Cart: &CartWrite{User: "u", Cart: &StoredCart{Held: true, Lines: []StoredLine{{SKU: "a", Qty: 1}}}}},
 		"unknown expect":      {Expect: []Expect{{Kind: "coupon", ID: "x"}}},
+		"two product writes":  {Products: []Product{{SKU: "b", Stock: 1}, {SKU: "b", Stock: 2}}},
+		"record without key":  {Records: []RecordWrite{{Value: []byte("v")}}},
+		"two record writes":   {Records: []RecordWrite{{Key: "r", Value: []byte("v")}, {Key: "r"}}},
+		"list without key":    {Lists: []ListOp{{Push: "u"}}},
+		"unique without key":  {Uniques: []UniqueAdd{{Member: "u"}}},
+		"peak without key":    {Peaks: []CounterPeak{{Value: 1}}},
+		"peak beyond 2^53":    {Peaks: []CounterPeak{{Key: "p", Value: 1 << 60}}},
 	} {
 		before := snapshot(t, c)
 		if _, err := st.Apply(t.Context(), p); err == nil {
@@ -393,7 +532,7 @@ func BenchmarkRedisApplyBuy(b *testing.B) {
 	srv := redistest.Start(b)
 	st := mustRedisStore(b, srv)
 	ctx := b.Context()
-	if _, err := st.Apply(ctx, Plan{Product: &Product{SKU: "hot", Name: "Hot", PriceCents: 100, Currency: "EUR", Stock: MaxStock}}); err != nil {
+	if _, err := st.Apply(ctx, Plan{Products: []Product{{SKU: "hot", Name: "Hot", PriceCents: 100, Currency: "EUR", Stock: MaxStock}}}); err != nil {
 		b.Fatal(err)
 	}
 	if _, err := st.Apply(ctx, Plan{Showcase: &ShowcaseWrite{Stream: "live1", Lineup: []string{"hot"}}}); err != nil {

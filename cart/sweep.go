@@ -21,17 +21,29 @@ func (s *Shop) Sweep(ctx context.Context) (released int, err error) {
 		if err != nil {
 			return released, storeErr(err)
 		}
+		batch := 0
 		for _, u := range users {
 			ok, err := s.release(ctx, u, now)
 			if err != nil {
 				return released, err
 			}
 			if ok {
-				released++
+				batch++
 				s.metrics.released.Inc()
 			}
 		}
-		if len(users) < sweepBatch || ctx.Err() != nil {
+		released += batch
+		if len(users) < sweepBatch || batch == 0 || ctx.Err() != nil {
+			break
+		}
+	}
+	// Offers that lapsed pass to the next in line.
+	for {
+		n, err := s.passOffers(ctx, now)
+		if err != nil {
+			return released, err
+		}
+		if n == 0 || n < sweepBatch || ctx.Err() != nil {
 			return released, ctx.Err()
 		}
 	}
@@ -41,7 +53,7 @@ func (s *Shop) Sweep(ctx context.Context) (released int, err error) {
 // now; the lines stay. Nodes sweeping at once release each hold once: the
 // second finds the cart changed and, reading it again, nothing to do.
 func (s *Shop) release(ctx context.Context, user string, now time.Time) (bool, error) {
-	released := false
+	released, stream := false, ""
 	a, err := s.run(ctx, func() (Plan, error) {
 		c, err := s.store.Cart(ctx, user)
 		if err != nil {
@@ -55,11 +67,17 @@ func (s *Shop) release(ctx context.Context, user string, now time.Time) (bool, e
 		for _, l := range c.Lines {
 			deltas[l.SKU] += l.Qty
 		}
+		limits, err := s.limitsOf(ctx, c.Stream, user, deltas)
+		if err != nil {
+			return Plan{}, err
+		}
+		stream = c.Stream
 		c.Held = false
 		return Plan{
-			Expect: []Expect{{Kind: ExpectCart, ID: user, Rev: c.Rev}},
-			Stock:  stockDeltas(deltas),
-			Cart:   &CartWrite{User: user, Cart: &c},
+			Expect:   []Expect{{Kind: ExpectCart, ID: user, Rev: c.Rev}},
+			Stock:    stockDeltas(deltas),
+			Counters: limits,
+			Cart:     &CartWrite{User: user, Cart: &c},
 		}, nil
 	})
 	if errors.Is(err, errNothingToDo) {
@@ -69,6 +87,7 @@ func (s *Shop) release(ctx context.Context, user string, now time.Time) (bool, e
 		return false, err
 	}
 	s.stockChanged(a.Changes)
+	s.stockReturned(ctx, stream, a.Changes)
 	return released, nil
 }
 

@@ -68,7 +68,7 @@ func testTenancy(t *testing.T, h *harness) {
 func testProductPrecondition(t *testing.T, h *harness) {
 	ctx := t.Context()
 	p := Product{SKU: "x", Name: "X", PriceCents: 100, Currency: "EUR", Stock: 1, Owner: auth.Owner{Sub: "host1"}}
-	create := Plan{Expect: []Expect{{Kind: ExpectProduct, ID: "x", Rev: 0}}, Product: &p}
+	create := Plan{Expect: []Expect{{Kind: ExpectProduct, ID: "x", Rev: 0}}, Products: []Product{p}}
 	if _, err := h.store.Apply(ctx, create); err != nil {
 		t.Fatalf("create: %v", err)
 	}
@@ -79,7 +79,7 @@ func testProductPrecondition(t *testing.T, h *harness) {
 	other := p
 	other.Owner = auth.Owner{Sub: "host2"}
 	other.Name = "taken"
-	if _, err := h.store.Apply(ctx, Plan{Expect: []Expect{{Kind: ExpectProduct, ID: "x", Rev: 7}}, Product: &other}); !errors.As(err, &stale) {
+	if _, err := h.store.Apply(ctx, Plan{Expect: []Expect{{Kind: ExpectProduct, ID: "x", Rev: 7}}, Products: []Product{other}}); !errors.As(err, &stale) {
 		t.Fatalf("replace of another revision: %v, want stale", err)
 	}
 	got, err := h.store.Product(ctx, "x")

@@ -98,6 +98,24 @@ type Config struct {
 	// pushed when changed (default 1s).
 	ReactionsEvery time.Duration
 	ViewersEvery   time.Duration
+
+	// OnJoin, when set, is called once for each room connection that joins
+	// stream, once its welcome is queued, unless it is staff (the stream's
+	// host, a moderator of it or an admin). viewer is the connection's sub,
+	// or for an anonymous connection an id of that connection alone
+	// ("anon-" and a random UUID), so that distinct viewers can be counted.
+	OnJoin func(stream, viewer string)
+	// OnViewers, when set, is called with stream's viewer count across
+	// nodes (the count of viewers messages) each time this node's view of
+	// it changes, including when this node's last connection to the stream
+	// closes (then with the count of the other nodes).
+	//
+	// Both hooks are called from the room's goroutines, possibly
+	// concurrently, without any lock of the room held. They must return
+	// quickly and never block (queue what they receive and handle it
+	// elsewhere): a connection's join, or a stream's viewer count, waits
+	// for them. Nil hooks are not called.
+	OnViewers func(stream string, count int)
 }
 
 func (c *Config) defaults() error {

@@ -6,9 +6,10 @@ import (
 )
 
 // Events in: what the rest of livecart tells the room (the stream's status,
-// the pinned card, stock and orders from the shop). Each call queues a job
-// in the outbox and returns at once; the outbox's goroutine publishes it
-// through the Broker as below.
+// the pinned card, stock and orders from the shop; the shop's waitlist
+// offers and coupons are in offers.go and coupons.go). Each call queues a
+// job in the outbox and returns at once; the outbox's goroutine publishes
+// it through the Broker as below.
 
 // StreamStatus tells every viewer of stream its new status ("live",
 // "offline", "ended"). It never blocks; safe from any goroutine.
@@ -39,7 +40,7 @@ func (r *Rooms) ProductCard(stream string, card any) {
 // goroutine.
 func (r *Rooms) StockChanged(stream, sku string, stock int) {
 	data := encode(stockMsg{Type: typeStock, SKU: sku, Stock: stock})
-	r.out.add(&outJob{stream: stream, op: "stock", key: stream + "\x00" + sku, data: data})
+	r.out.add(&outJob{stream: stream, op: "stock", key: outKey("stock", stream, sku), sku: sku, data: data})
 }
 
 // OrderPlaced adds an order to stream's ticker; buyer is a display name. It
@@ -47,6 +48,16 @@ func (r *Rooms) StockChanged(stream, sku string, stock int) {
 func (r *Rooms) OrderPlaced(stream, sku string, qty int, buyer string) {
 	data := encode(orderMsg{Type: typeOrder, SKU: sku, Qty: qty, Buyer: buyer})
 	r.out.add(&outJob{stream: stream, op: "order", data: data})
+}
+
+// outKey is the conflation key of an outbox job: its kind and the parts
+// that name the value it replaces.
+func outKey(kind, stream string, parts ...string) string {
+	k := kind + "\x00" + stream
+	for _, p := range parts {
+		k += "\x00" + p
+	}
+	return k
 }
 
 // publish makes one event known to every node: state kept for those who
@@ -68,10 +79,14 @@ func (o *outbox) publish(j *outJob) {
 			_, err = b.Publish(ctx, j.stream, Publication{Kind: KindState, Key: "product", Data: j.data}, true, r.cfg.HistorySize)
 		}
 	case "stock":
-		err = b.SetState(ctx, j.stream, "stock:"+j.key[len(j.stream)+1:], j.data)
+		err = b.SetState(ctx, j.stream, "stock:"+j.sku, j.data)
 		if err == nil {
-			_, err = b.Publish(ctx, j.stream, Publication{Kind: KindState, Key: "stock:" + j.key[len(j.stream)+1:], Data: j.data}, false, 0)
+			_, err = b.Publish(ctx, j.stream, Publication{Kind: KindState, Key: "stock:" + j.sku, Data: j.data}, false, 0)
 		}
+	case "offer", "offer_gone":
+		err = r.publishOffer(ctx, j)
+	case "coupon", "coupon_gone":
+		err = r.publishCoupon(ctx, j)
 	case "order":
 		_, err = b.Publish(ctx, j.stream, Publication{Kind: KindEvent, Key: "order", Data: j.data}, true, r.cfg.HistorySize)
 	case "stream":

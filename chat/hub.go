@@ -69,7 +69,8 @@ func (h *hub) start(ctx context.Context) {
 	go h.run()
 }
 
-// stop ends run, unsubscribes and withdraws this node's viewer count.
+// stop ends run, unsubscribes and withdraws this node's viewer count; the
+// count without it goes to Config.OnViewers when it differs from the last.
 func (h *hub) stop() {
 	<-h.ready
 	if h.err != nil {
@@ -80,7 +81,20 @@ func (h *hub) stop() {
 	h.unsub()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_ = h.r.cfg.Broker.SetPresence(ctx, h.stream, h.r.node, 0, presenceTTL)
+	b := h.r.cfg.Broker
+	if err := b.SetPresence(ctx, h.stream, h.r.node, 0, presenceTTL); err != nil || h.r.cfg.OnViewers == nil {
+		return
+	}
+	total, err := b.Presence(ctx, h.stream)
+	if err != nil {
+		return
+	}
+	h.mu.Lock()
+	changed := total != h.viewers
+	h.mu.Unlock()
+	if changed {
+		h.r.cfg.OnViewers(h.stream, total)
+	}
 }
 
 // deliver is the broker's handler: it queues p for every connection (an
@@ -175,6 +189,9 @@ func (h *hub) viewerTick(lastLocal *int, lastRefresh *time.Time) {
 	h.mu.Unlock()
 	if changed {
 		h.deliver(Publication{Kind: KindState, Key: "viewers", Data: encode(viewersMsg{Type: typeViewers, Count: total})})
+		if f := h.r.cfg.OnViewers; f != nil {
+			f(h.stream, total)
+		}
 	}
 }
 

@@ -42,6 +42,8 @@ const (
 	typeHeld      = "held"
 	typeResolved  = "resolved"
 	typeSlow      = "slow"
+	typeOffer     = "offer"
+	typeCoupon    = "coupon"
 )
 
 // Error codes of error messages.

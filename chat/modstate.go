@@ -121,14 +121,15 @@ func (m *modState) blocked(sub string, rank auth.Rank, now time.Time) (string, t
 
 // control is the body of a KindControl publication.
 type control struct {
-	Op      string          `json:"op"` // mute, ban, slow, held, resolved
-	Sub     string          `json:"sub,omitempty"`
+	Op      string          `json:"op"`              // mute, ban, slow, held, resolved, offer
+	Sub     string          `json:"sub,omitempty"`   // mute, ban: whom; offer: for whom
+	SKU     string          `json:"sku,omitempty"`   // offer
 	Until   int64           `json:"until,omitempty"` // unix ms; 0 with ban: until lifted
 	Lift    bool            `json:"lift,omitempty"`
 	By      string          `json:"by,omitempty"` // mute, ban: the issuer's rank
 	Seconds int             `json:"seconds,omitempty"`
 	Author  string          `json:"author,omitempty"`
-	Data    json.RawMessage `json:"data,omitempty"` // the frame for moderators and the author
+	Data    json.RawMessage `json:"data,omitempty"` // the frame for moderators and the author; offer: for the viewer
 }
 
 // control applies a control publication on this node.
@@ -175,6 +176,8 @@ func (h *hub) control(p Publication) {
 		data := []byte(ctl.Data)
 		h.each(func(c *client) bool { return c.mod || (c.p != nil && c.p.Sub == ctl.Author) },
 			func(c *client) { c.send(data) })
+	case "offer":
+		h.deliverOffer(ctl)
 	}
 }
 

@@ -10,16 +10,20 @@ const maxOutbox = 10000
 // to be published.
 type outJob struct {
 	stream string
-	op     string // product, stock, order, stream
-	key    string // for stock: conflation key within the outbox
+	op     string // product, stock, order, stream, offer, offer_gone, coupon, coupon_gone
+	key    string // conflation key within the outbox ("": none)
+	sub    string // offer, offer_gone: the viewer
+	sku    string // stock, offer, offer_gone
+	code   string // coupon, coupon_gone
 	data   []byte
 	card   []byte // product: the card JSON ("null": unpinned)
-	skip   bool   // superseded by a newer stock value
+	skip   bool   // superseded by a newer job with the same key
 }
 
-// outbox makes ProductCard, StockChanged, OrderPlaced and StreamStatus
-// cheap and non-blocking: they queue here, and one goroutine publishes in
-// order. A stock value still waiting is replaced by a newer one.
+// outbox makes the events in (events.go, offers.go, coupons.go) cheap and
+// non-blocking: they queue here, and one goroutine publishes in order. A
+// job still waiting is replaced by a newer one with the same key (a stock
+// value, an offer, a coupon).
 type outbox struct {
 	r    *Rooms
 	wake chan struct{}
@@ -29,7 +33,7 @@ type outbox struct {
 
 	mu      sync.Mutex
 	jobs    []*outJob
-	pending map[string]*outJob // stream+"\x00"+sku → waiting stock job
+	pending map[string]*outJob // conflation key → waiting job
 }
 
 func newOutbox(r *Rooms) *outbox {

@@ -174,6 +174,7 @@ func (r *Rooms) serveWS(w http.ResponseWriter, req *http.Request) {
 	}
 	r.join(ctx, c, since, q.Get("epoch"))
 	cancel()
+	r.joined(stream, c)
 	c.readLoop()
 	<-c.done
 }
@@ -288,9 +289,18 @@ func (r *Rooms) join(ctx context.Context, c *client, since *uint64, epoch string
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	now := r.cfg.Now()
+	offers := ""
+	if c.p != nil {
+		offers = offerPrefix(c.p.Sub)
+	}
 	for _, k := range keys {
 		switch {
 		case strings.HasPrefix(k, "stock:"):
+			extra = append(extra, states[k])
+		case strings.HasPrefix(k, "coupon:") && couponLive(states[k], now):
+			extra = append(extra, states[k])
+		case offers != "" && strings.HasPrefix(k, offers) && offerLive(states[k], now):
 			extra = append(extra, states[k])
 		case strings.HasPrefix(k, "held:") && c.mod:
 			w.Held = append(w.Held, states[k])
@@ -302,6 +312,19 @@ func (r *Rooms) join(ctx context.Context, c *client, since *uint64, epoch string
 		}
 	}
 	c.start(encode(w), missed, extra, hist.Top, hist.Epoch)
+}
+
+// joined calls Config.OnJoin for a connection that has joined, unless it
+// is staff or already closing.
+func (r *Rooms) joined(stream string, c *client) {
+	if r.cfg.OnJoin == nil || c.rank > auth.RankViewer || c.closing() {
+		return
+	}
+	viewer := c.sub()
+	if viewer == "" {
+		viewer = "anon-" + uuid.NewString()
+	}
+	r.cfg.OnJoin(stream, viewer)
 }
 
 // historyLines are the chat lines, questions and answers of a window that

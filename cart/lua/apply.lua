@@ -12,15 +12,25 @@
 --   I user key has_record record ttl_ms   idempotency; has_record '0': only look
 --   E kind id rev|json                    precondition (kind product, showcase,
 --                                         cart: rev; order: the stored JSON)
+--   E record id has value                 precondition on a record (has '0':
+--                                         there is none)
 --   S sku delta                           stock delta
 --   N key delta max                       counter delta (max '0': no bound)
---   P sku name price cur stock img desc owner org      product write
+--   P sku name price cur stock img desc owner org x    product write (x: a
+--                                         JSON document kept as is, '': none)
 --   W stream n sku1..skun pin_sku pin_price pin_ends   showcase write
 --                                         (pin_sku '': no pin)
 --   C user '0'                            cart delete
 --   C user '1' stream cur until held ttl_ms n sku1 qty1 .. skun qtyn
 --                                         cart write (until '': none)
 --   O id user stream json new event       order write (event '': none)
+--   R key has value due_ms ttl_ms         record write (has '0': delete;
+--                                         due '': not due; ttl '0': kept)
+--   L key push remove                     list change ('': none; remove first)
+--   U key member                          distinct count add
+--   K key value                           counter raised to value when higher
+--   D key                                 forget key in the due index if its
+--                                         record is gone (DueRecords' cleanup)
 --
 -- It answers one of
 --   {'ok', changes}     changes: {sku, stock, version, {streams}} per stock written
@@ -32,15 +42,26 @@
 
 local P, CHANNEL, ORDERS = ARGV[1], ARGV[2], KEYS[1]
 
--- Parse the plan.
-local idem, product, showcase, cart, order
+-- Parse the plan. The parts a plan rarely has are tables made on first
+-- use (NONE until then), so that a buy pays nothing for them.
+local NONE = {}
+local idem, showcase, cart, order
 local expects, stock, counters = {}, {}, {}
+local products, records, lists, uniques, peaks, prunes = NONE, NONE, NONE, NONE, NONE, NONE
 local n, i = #ARGV, 3
 while i <= n do
   local t = ARGV[i]
   if t == 'E' then
-    expects[#expects + 1] = {ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]}
-    i = i + 4
+    if ARGV[i + 1] == 'record' then
+      -- false matches a missing record, as GET answers it.
+      local want = false
+      if ARGV[i + 3] == '1' then want = ARGV[i + 4] end
+      expects[#expects + 1] = {'record', ARGV[i + 2], want}
+      i = i + 5
+    else
+      expects[#expects + 1] = {ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]}
+      i = i + 4
+    end
   elseif t == 'S' then
     stock[#stock + 1] = {ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 2])}
     i = i + 3
@@ -51,9 +72,10 @@ while i <= n do
     idem = {ARGV[i + 1], ARGV[i + 2], ARGV[i + 3] == '1', ARGV[i + 4], ARGV[i + 5]}
     i = i + 6
   elseif t == 'P' then
-    product = {ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5],
-      ARGV[i + 6], ARGV[i + 7], ARGV[i + 8], ARGV[i + 9]}
-    i = i + 10
+    if products == NONE then products = {} end
+    products[#products + 1] = {ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5],
+      ARGV[i + 6], ARGV[i + 7], ARGV[i + 8], ARGV[i + 9], ARGV[i + 10]}
+    i = i + 11
   elseif t == 'W' then
     local m = tonumber(ARGV[i + 2])
     local skus = {}
@@ -76,6 +98,26 @@ while i <= n do
   elseif t == 'O' then
     order = {ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5] == '1', ARGV[i + 6]}
     i = i + 7
+  elseif t == 'R' then
+    if records == NONE then records = {} end
+    records[#records + 1] = {ARGV[i + 1], ARGV[i + 2] == '1', ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]}
+    i = i + 6
+  elseif t == 'L' then
+    if lists == NONE then lists = {} end
+    lists[#lists + 1] = {ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]}
+    i = i + 4
+  elseif t == 'U' then
+    if uniques == NONE then uniques = {} end
+    uniques[#uniques + 1] = {ARGV[i + 1], ARGV[i + 2]}
+    i = i + 3
+  elseif t == 'K' then
+    if peaks == NONE then peaks = {} end
+    peaks[#peaks + 1] = {ARGV[i + 1], ARGV[i + 2]}
+    i = i + 3
+  elseif t == 'D' then
+    if prunes == NONE then prunes = {} end
+    prunes[#prunes + 1] = ARGV[i + 1]
+    i = i + 2
   else
     return redis.error_reply('ERR apply.lua: unknown plan part ' .. tostring(t))
   end
@@ -105,6 +147,7 @@ for _, e in ipairs(expects) do
   elseif kind == 'showcase' then got = redis.call('GET', P .. 'sr:' .. id) or '0'
   elseif kind == 'cart' then got = rev(P .. 'cart:' .. id)
   elseif kind == 'order' then got = redis.call('GET', P .. 'o:' .. id)
+  elseif kind == 'record' then got = redis.call('GET', P .. 'r:' .. id)
   else return redis.error_reply('ERR apply.lua: unknown precondition ' .. tostring(kind)) end
   if got ~= e[3] then return {'stale', kind, id} end
 end
@@ -145,7 +188,7 @@ local function stock_changed(sku, key, st)
   changes[#changes + 1] = {sku, st, ver, redis.call('SMEMBERS', P .. 'ls:' .. sku)}
 end
 
-if product then
+for _, product in ipairs(products) do
   local sku = product[1]
   local key = P .. 'p:' .. sku
   if not redis.call('HGET', key, 'rev') and redis.call('EXISTS', key) == 1 then
@@ -154,6 +197,11 @@ if product then
   redis.call('HINCRBY', key, 'rev', 1)
   redis.call('HSET', key, 'name', product[2], 'price', product[3], 'cur', product[4], 'stock', product[5],
     'img', product[6], 'desc', product[7], 'owner', product[8], 'org', product[9])
+  if product[10] ~= '' then
+    redis.call('HSET', key, 'x', product[10])
+  else
+    redis.call('HDEL', key, 'x')
+  end
   stock_changed(sku, key, tonumber(product[5]))
 end
 
@@ -230,6 +278,45 @@ if order then
   if order[6] ~= '' then
     redis.call('XADD', ORDERS, '*', 'event', order[6], 'order_id', id, 'stream', stream, 'order', json)
   end
+end
+
+for _, r in ipairs(records) do
+  local k, rdue = P .. 'r:' .. r[1], P .. 'rdue'
+  if r[2] then
+    if r[5] ~= '0' then
+      redis.call('SET', k, r[3], 'PX', r[5])
+    else
+      redis.call('SET', k, r[3])
+    end
+    if r[4] ~= '' then
+      redis.call('ZADD', rdue, r[4], r[1])
+    else
+      redis.call('ZREM', rdue, r[1])
+    end
+  else
+    redis.call('DEL', k)
+    redis.call('ZREM', rdue, r[1])
+  end
+end
+
+for _, l in ipairs(lists) do
+  local k = P .. 'l:' .. l[1]
+  if l[3] ~= '' then redis.call('LREM', k, 0, l[3]) end
+  if l[2] ~= '' and not redis.call('LPOS', k, l[2]) then redis.call('RPUSH', k, l[2]) end
+end
+
+for _, u in ipairs(uniques) do
+  redis.call('PFADD', P .. 'u:' .. u[1], u[2])
+end
+
+-- A peak is written as given, never through Lua's number formatting.
+for _, pk in ipairs(peaks) do
+  local k = P .. 'n:' .. pk[1]
+  if tonumber(pk[2]) > (tonumber(redis.call('GET', k)) or 0) then redis.call('SET', k, pk[2]) end
+end
+
+for _, key in ipairs(prunes) do
+  if redis.call('EXISTS', P .. 'r:' .. key) == 0 then redis.call('ZREM', P .. 'rdue', key) end
 end
 
 if idem and idem[3] then

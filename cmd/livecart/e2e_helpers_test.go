@@ -177,7 +177,7 @@ func e2eCheckOrder(tb testing.TB, body []byte) map[string]any {
 	if err := json.Unmarshal(body, &o); err != nil {
 		tb.Fatalf("order is not a JSON object: %s", body)
 	}
-	want := []string{"created_at", "currency", "id", "items", "status", "stream", "total_cents", "user"}
+	want := []string{"created_at", "currency", "discount_cents", "id", "items", "status", "stream", "total_cents", "user"}
 	if got := e2eKeys(o); !slices.Equal(got, want) {
 		tb.Errorf("order fields = %v, want exactly %v", got, want)
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/livecart/livecart/cart"
 	"github.com/livecart/livecart/chat"
@@ -78,6 +80,8 @@ func (a *app) wire(ctx context.Context) error {
 		Streams:     roomStreams{streams},
 		Pinner:      shop,
 		CheckOrigin: a.origins.Allowed,
+		OnJoin:      b.joined,
+		OnViewers:   b.viewersNow,
 		Metrics:     a.reg,
 	})
 	if err != nil {
@@ -110,6 +114,23 @@ func (a *app) wire(ctx context.Context) error {
 // Its parts are set once, before the server accepts a request.
 type bridge struct {
 	parts
+	// viewers is each stream's viewer count as the room last said it.
+	viewers sync.Map // stream → int
+}
+
+// joined tells the shop's funnel that viewer joined stream's room.
+func (b *bridge) joined(stream, viewer string) {
+	if b.shop != nil {
+		b.shop.Viewed(stream, viewer)
+	}
+}
+
+// viewersNow tells the shop's funnel stream's viewer count.
+func (b *bridge) viewersNow(stream string, count int) {
+	b.viewers.Store(stream, count)
+	if b.shop != nil {
+		b.shop.ViewersNow(stream, count)
+	}
 }
 
 var (
@@ -171,6 +192,28 @@ func (e shopEvents) ProductCard(streamID string, card *cart.Card) {
 		return
 	}
 	e.b.rooms.ProductCard(streamID, card)
+	if n, ok := e.b.viewers.Load(streamID); ok && e.b.shop != nil {
+		e.b.shop.CardShown(streamID, card.SKU, n.(int))
+	}
+}
+
+func (e shopEvents) CouponChanged(streamID string, c *cart.Coupon) {
+	if e.b.rooms == nil {
+		return
+	}
+	e.b.rooms.Coupon(streamID, chat.Coupon{Code: c.Code, PercentOff: c.PercentOff, AmountOffCents: c.AmountOffCents,
+		Left: int(c.Left), EndsAt: c.EndsAt})
+}
+
+func (e shopEvents) Offer(streamID, user, sku string, heldUntil time.Time) {
+	if e.b.rooms == nil {
+		return
+	}
+	if heldUntil.IsZero() {
+		e.b.rooms.OfferGone(streamID, user, sku)
+		return
+	}
+	e.b.rooms.Offer(streamID, user, sku, heldUntil)
 }
 
 // roomStreams gives the room a stream as GET /api/streams/{id} answers it.
