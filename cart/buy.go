@@ -55,6 +55,9 @@ func (s *Shop) Buy(ctx context.Context, p *auth.Principal, stream string, body B
 		return Order{}, false, err
 	}
 	if s.soldOut.isSoldOut(body.SKU) && !s.recent.has(p.Sub, key) {
+		if prod, err := s.product(ctx, body.SKU); err == nil && len(prod.Variants) > 0 {
+			return Order{}, false, ErrChooseVariant
+		}
 		// Sold out as far as this node knows: only a unit held for this
 		// buyer (a waitlist offer) can still be had.
 		o, err := s.buyOffer(ctx, p, stream, body, key, fp, id)

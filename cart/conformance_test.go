@@ -38,6 +38,12 @@ func testShop(t *testing.T, newStore newStoreFunc) {
 		{"Scopes", testScopes},
 		{"OrderLists", testOrderLists},
 		{"Race500For50", testRace},
+		{"Variants", testVariants},
+		{"VariantsBadInput", testVariantsBadInput},
+		{"Limits", testLimits},
+		{"Coupons", testCoupons},
+		{"Waitlist", testWaitlist},
+		{"Funnel", testFunnel},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, mustHarness(t, newStore)) })

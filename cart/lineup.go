@@ -234,9 +234,10 @@ func (s *Shop) setPin(ctx context.Context, stream string, pin *Pin) error {
 		// as written is what this node sells from (and counts card views
 		// of) now.
 		s.cache.mu.Lock()
-		if s.cache.showcases != nil {
-			s.cache.showcases[stream] = next
+		if s.cache.showcases == nil {
+			s.cache.showcases = make(map[string]Showcase)
 		}
+		s.cache.showcases[stream] = next
 		s.cache.mu.Unlock()
 	}
 	return err
