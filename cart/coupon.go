@@ -49,8 +49,10 @@ var codeRe = regexp.MustCompile(`^[A-Z0-9_-]{3,32}$`)
 func couponsKey(stream string) string { return "coupons:" + stream }
 
 // Redemption counters: in all, and per buyer.
-func couponKey(stream, code string) string       { return "cpn:" + stream + ":" + code }
-func couponBuyerKey(stream, code, user string) string { return "cpnu:" + stream + ":" + code + ":" + user }
+func couponKey(stream, code string) string { return "cpn:" + stream + ":" + code }
+func couponBuyerKey(stream, code, user string) string {
+	return "cpnu:" + stream + ":" + code + ":" + user
+}
 
 // coupons reads stream's coupons and the record they were read from.
 func (s *Shop) coupons(ctx context.Context, stream string) ([]Coupon, []byte, error) {

@@ -91,7 +91,9 @@ func testVariantsBadInput(t *testing.T, h *harness) {
 		}
 		return map[string]any{"name": "Tee", "price_cents": 2000, "currency": "EUR", "variants": variants}
 	}
-	v := func(sku, label string, stock int) map[string]any { return map[string]any{"sku": sku, "label": label, "stock": stock} }
+	v := func(sku, label string, stock int) map[string]any {
+		return map[string]any{"sku": sku, "label": label, "stock": stock}
+	}
 	for _, tc := range []struct {
 		name   string
 		body   any

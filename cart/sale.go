@@ -109,8 +109,10 @@ func saleErr(err error) error {
 }
 
 // Stats counters of a stream's funnel, and of each product in it.
-func statKey(stream, what string) string         { return "st:" + stream + ":" + what }
-func statProductKey(stream, sku, what string) string { return "st:" + stream + ":p:" + sku + ":" + what }
+func statKey(stream, what string) string { return "st:" + stream + ":" + what }
+func statProductKey(stream, sku, what string) string {
+	return "st:" + stream + ":p:" + sku + ":" + what
+}
 
 // orderStats are the funnel's counter changes for order o (sign 1 when
 // placed, -1 when cancelled); a product is counted under the product
