@@ -44,6 +44,7 @@ func testShop(t *testing.T, newStore newStoreFunc) {
 		{"Coupons", testCoupons},
 		{"Waitlist", testWaitlist},
 		{"Funnel", testFunnel},
+		{"Storms", testStorms},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, mustHarness(t, newStore)) })
