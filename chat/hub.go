@@ -1,6 +1,8 @@
 package chat
 
 import (
+	"github.com/livecart/livecart/auth"
+
 	"context"
 	"encoding/json"
 	"maps"
@@ -167,8 +169,14 @@ func (h *hub) run() {
 func (h *hub) viewerTick(lastLocal *int, lastRefresh *time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	// Staff (hosts, moderators, admins) are not viewers.
 	h.mu.Lock()
-	local := len(h.clients)
+	local := 0
+	for c := range h.clients {
+		if c.rank == auth.RankViewer {
+			local++
+		}
+	}
 	h.mu.Unlock()
 	b := h.r.cfg.Broker
 	if local != *lastLocal || time.Since(*lastRefresh) > presenceTTL/3 {
