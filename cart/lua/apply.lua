@@ -42,12 +42,11 @@
 
 local P, CHANNEL, ORDERS = ARGV[1], ARGV[2], KEYS[1]
 
--- Parse the plan. The parts a plan rarely has are tables made on first
--- use (NONE until then), so that a buy pays nothing for them.
-local NONE = {}
+-- Parse the plan. The parts a plan rarely has stay nil until one comes,
+-- so that a buy pays nothing for them.
 local idem, showcase, cart, order
 local expects, stock, counters = {}, {}, {}
-local products, records, lists, uniques, peaks, prunes = NONE, NONE, NONE, NONE, NONE, NONE
+local products, records, lists, uniques, peaks, prunes
 local n, i = #ARGV, 3
 while i <= n do
   local t = ARGV[i]
@@ -72,7 +71,7 @@ while i <= n do
     idem = {ARGV[i + 1], ARGV[i + 2], ARGV[i + 3] == '1', ARGV[i + 4], ARGV[i + 5]}
     i = i + 6
   elseif t == 'P' then
-    if products == NONE then products = {} end
+    products = products or {}
     products[#products + 1] = {ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5],
       ARGV[i + 6], ARGV[i + 7], ARGV[i + 8], ARGV[i + 9], ARGV[i + 10]}
     i = i + 11
@@ -99,23 +98,23 @@ while i <= n do
     order = {ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5] == '1', ARGV[i + 6]}
     i = i + 7
   elseif t == 'R' then
-    if records == NONE then records = {} end
+    records = records or {}
     records[#records + 1] = {ARGV[i + 1], ARGV[i + 2] == '1', ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]}
     i = i + 6
   elseif t == 'L' then
-    if lists == NONE then lists = {} end
+    lists = lists or {}
     lists[#lists + 1] = {ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]}
     i = i + 4
   elseif t == 'U' then
-    if uniques == NONE then uniques = {} end
+    uniques = uniques or {}
     uniques[#uniques + 1] = {ARGV[i + 1], ARGV[i + 2]}
     i = i + 3
   elseif t == 'K' then
-    if peaks == NONE then peaks = {} end
+    peaks = peaks or {}
     peaks[#peaks + 1] = {ARGV[i + 1], ARGV[i + 2]}
     i = i + 3
   elseif t == 'D' then
-    if prunes == NONE then prunes = {} end
+    prunes = prunes or {}
     prunes[#prunes + 1] = ARGV[i + 1]
     i = i + 2
   else
@@ -188,21 +187,23 @@ local function stock_changed(sku, key, st)
   changes[#changes + 1] = {sku, st, ver, redis.call('SMEMBERS', P .. 'ls:' .. sku)}
 end
 
-for _, product in ipairs(products) do
-  local sku = product[1]
-  local key = P .. 'p:' .. sku
-  if not redis.call('HGET', key, 'rev') and redis.call('EXISTS', key) == 1 then
-    redis.call('HSET', key, 'rev', 1)
+if products then
+  for _, product in ipairs(products) do
+    local sku = product[1]
+    local key = P .. 'p:' .. sku
+    if not redis.call('HGET', key, 'rev') and redis.call('EXISTS', key) == 1 then
+      redis.call('HSET', key, 'rev', 1)
+    end
+    redis.call('HINCRBY', key, 'rev', 1)
+    redis.call('HSET', key, 'name', product[2], 'price', product[3], 'cur', product[4], 'stock', product[5],
+      'img', product[6], 'desc', product[7], 'owner', product[8], 'org', product[9])
+    if product[10] ~= '' then
+      redis.call('HSET', key, 'x', product[10])
+    else
+      redis.call('HDEL', key, 'x')
+    end
+    stock_changed(sku, key, tonumber(product[5]))
   end
-  redis.call('HINCRBY', key, 'rev', 1)
-  redis.call('HSET', key, 'name', product[2], 'price', product[3], 'cur', product[4], 'stock', product[5],
-    'img', product[6], 'desc', product[7], 'owner', product[8], 'org', product[9])
-  if product[10] ~= '' then
-    redis.call('HSET', key, 'x', product[10])
-  else
-    redis.call('HDEL', key, 'x')
-  end
-  stock_changed(sku, key, tonumber(product[5]))
 end
 
 if showcase then
@@ -280,43 +281,54 @@ if order then
   end
 end
 
-for _, r in ipairs(records) do
-  local k, rdue = P .. 'r:' .. r[1], P .. 'rdue'
-  if r[2] then
-    if r[5] ~= '0' then
-      redis.call('SET', k, r[3], 'PX', r[5])
+if records then
+  local rdue = P .. 'rdue'
+  for _, r in ipairs(records) do
+    local k = P .. 'r:' .. r[1]
+    if r[2] then
+      if r[5] ~= '0' then
+        redis.call('SET', k, r[3], 'PX', r[5])
+      else
+        redis.call('SET', k, r[3])
+      end
+      if r[4] ~= '' then
+        redis.call('ZADD', rdue, r[4], r[1])
+      else
+        redis.call('ZREM', rdue, r[1])
+      end
     else
-      redis.call('SET', k, r[3])
-    end
-    if r[4] ~= '' then
-      redis.call('ZADD', rdue, r[4], r[1])
-    else
+      redis.call('DEL', k)
       redis.call('ZREM', rdue, r[1])
     end
-  else
-    redis.call('DEL', k)
-    redis.call('ZREM', rdue, r[1])
   end
 end
 
-for _, l in ipairs(lists) do
-  local k = P .. 'l:' .. l[1]
-  if l[3] ~= '' then redis.call('LREM', k, 0, l[3]) end
-  if l[2] ~= '' and not redis.call('LPOS', k, l[2]) then redis.call('RPUSH', k, l[2]) end
+if lists then
+  for _, l in ipairs(lists) do
+    local k = P .. 'l:' .. l[1]
+    if l[3] ~= '' then redis.call('LREM', k, 0, l[3]) end
+    if l[2] ~= '' and not redis.call('LPOS', k, l[2]) then redis.call('RPUSH', k, l[2]) end
+  end
 end
 
-for _, u in ipairs(uniques) do
-  redis.call('PFADD', P .. 'u:' .. u[1], u[2])
+if uniques then
+  for _, u in ipairs(uniques) do
+    redis.call('PFADD', P .. 'u:' .. u[1], u[2])
+  end
 end
 
 -- A peak is written as given, never through Lua's number formatting.
-for _, pk in ipairs(peaks) do
-  local k = P .. 'n:' .. pk[1]
-  if tonumber(pk[2]) > (tonumber(redis.call('GET', k)) or 0) then redis.call('SET', k, pk[2]) end
+if peaks then
+  for _, pk in ipairs(peaks) do
+    local k = P .. 'n:' .. pk[1]
+    if tonumber(pk[2]) > (tonumber(redis.call('GET', k)) or 0) then redis.call('SET', k, pk[2]) end
+  end
 end
 
-for _, key in ipairs(prunes) do
-  if redis.call('EXISTS', P .. 'r:' .. key) == 0 then redis.call('ZREM', P .. 'rdue', key) end
+if prunes then
+  for _, key in ipairs(prunes) do
+    if redis.call('EXISTS', P .. 'r:' .. key) == 0 then redis.call('ZREM', P .. 'rdue', key) end
+  end
 end
 
 if idem and idem[3] then
