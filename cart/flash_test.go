@@ -3,6 +3,7 @@ package cart
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -252,6 +253,17 @@ func testWaitlist(t *testing.T, h *harness) {
 		t.Fatalf("offers %q", got)
 	}
 	h.want(h.buy(w3, "live1", "tee-m", 1, "k1"), 409, api.OutOfStock)
+	// The room ends on the stock others can buy: none, both units held.
+	stock, _, _ := h.events.snapshot()
+	var last string
+	for _, e := range stock {
+		if strings.HasPrefix(e, "live1 tee-m ") {
+			last = e
+		}
+	}
+	if last != "live1 tee-m 0" {
+		t.Fatalf("last stock event of tee-m = %q, want 0 (the returned units are held for w1 and w2)", last)
+	}
 	var waiting Waiting
 	h.do("GET", "/api/streams/live1/waitlist", w3, nil).decode(t, &waiting)
 	if len(waiting.Items) != 1 || waiting.Items[0].Position != 1 || len(waiting.Offers) != 0 {

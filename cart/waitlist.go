@@ -208,7 +208,7 @@ func (s *Shop) stockReturned(ctx context.Context, _ string, changes []StockChang
 func (s *Shop) offerNext(ctx context.Context, stream, sku, passing string, n int) error {
 	for range n {
 		var made *offer
-		_, err := s.run(ctx, func() (Plan, error) {
+		a, err := s.run(ctx, func() (Plan, error) {
 			made = nil
 			line, err := s.store.List(ctx, waitKey(stream, sku))
 			if err != nil {
@@ -252,6 +252,8 @@ func (s *Shop) offerNext(ctx context.Context, stream, sku, passing string, n int
 		case err != nil:
 			return err
 		}
+		// The unit held (or put back on sale) changes the stock others see.
+		s.stockChanged(a.Changes)
 		if passing != "" {
 			s.events.Offer(stream, passing, sku, time.Time{})
 			passing = ""
