@@ -98,7 +98,7 @@ func TestPagesInBrowser(t *testing.T) {
 		tab.WaitFunc(`document.body.dataset.ready === "true"`, "ready")
 		var failed []string
 		tab.Eval(`(async () => {
-			const mods = ["api","card","cart","chat","dom","embed-app","lineup","messages","orders","page","player","reactions","room","signin","staff","ticker","token","webrtc","whip"];
+			const mods = ["api","card","cart","catalog","chat","coupon","coupondrop","dom","embed-app","funnel","lineup","messages","offer","orders","page","player","reactions","room","shop","signin","staff","ticker","token","webrtc","whip"];
 			const bad = [];
 			for (const m of mods) { try { await import("/assets/js/" + m + ".js"); } catch (e) { bad.push(m + ": " + e); } }
 			return bad;

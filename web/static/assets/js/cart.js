@@ -1,13 +1,16 @@
 // The cart drawer: items held for a while (a timer per item), quantities,
-// total, and checkout of the whole cart as one order.
+// total, and checkout of the whole cart as one order (with the applied
+// coupon, when there is one).
 
 import { formatCountdown, formatMoney, h, setText, tid, toast } from "./dom.js";
 
 export class CartDrawer {
   // root is the [data-testid=cart-drawer] element. nameOf(sku) gives a
   // product's name; signIn() resolves once the person has a token (or
-  // rejects); onCount(n) sees the number of units in the cart.
-  constructor(root, { api, streamId, nameOf = (s) => s, signIn, onCount = () => {}, messageOf }) {
+  // rejects); onCount(n) sees the number of units in the cart. coupons is
+  // the page's CouponBanner (or null); limitOf(sku) is the per-person
+  // limit of sku's product.
+  constructor(root, { api, streamId, nameOf = (s) => s, signIn, onCount = () => {}, messageOf, coupons = null, limitOf = () => undefined }) {
     this.root = root;
     this.api = api;
     this.streamId = streamId;
@@ -15,6 +18,8 @@ export class CartDrawer {
     this.signIn = signIn;
     this.onCount = onCount;
     this.messageOf = messageOf || ((e) => e.message);
+    this.coupons = coupons;
+    this.limitOf = limitOf;
     this.cart = null;
     this.timer = 0;
     this.checkingOut = false;
@@ -61,7 +66,7 @@ export class CartDrawer {
       toast(`Added ${this.nameOf(sku)} to your cart`, "ok");
       await this.refresh();
     } catch (err) {
-      if (err?.code !== "cancelled") toast(this.messageOf(err), "error");
+      if (err?.code !== "cancelled") toast(this.messageOf(err, { limit: this.limitOf(sku) }), "error");
     }
   }
 
@@ -69,7 +74,7 @@ export class CartDrawer {
     try {
       await this.api.put(`/api/cart/items/${encodeURIComponent(item.sku)}`, { stream: item.stream, qty });
     } catch (err) {
-      toast(this.messageOf(err), "error");
+      toast(this.messageOf(err, { limit: this.limitOf(item.sku) }), "error");
     }
     await this.refresh();
   }
@@ -102,8 +107,18 @@ export class CartDrawer {
     tid("cart-empty", this.root).hidden = this.cart.items.length > 0;
     tid("checkout", this.root).disabled = this.cart.items.length === 0 || this.checkingOut;
     this.onCount(units);
+    this.showCoupon();
     this.tick();
     if (this.cart.items.length) this.timer = setInterval(() => this.tick(), 1000);
+  }
+
+  // showCoupon says which code goes with checkout.
+  showCoupon() {
+    const el = tid("cart-coupon", this.root);
+    if (!el) return;
+    const code = this.coupons?.applied;
+    setText(el, code ? `Code ${code} applied at checkout` : "");
+    el.hidden = !code || !this.cart?.items.length;
   }
 
   tick() {
@@ -132,13 +147,18 @@ export class CartDrawer {
     setText(btn, "Placing order…");
     const conf = tid("order-confirmation", this.root);
     conf.hidden = true;
+    const coupon = this.coupons?.applied ?? null;
     try {
-      const order = await this.api.once("POST", "/api/cart/checkout", {});
-      setText(conf, `Order placed · ${formatMoney(order.total_cents, order.currency)} · #${String(order.id).slice(-8)}`);
+      const order = await this.api.once("POST", "/api/cart/checkout", coupon ? { coupon } : {});
+      const saved = Number(order.discount_cents) > 0 ? ` · saved ${formatMoney(order.discount_cents, order.currency)}${order.coupon ? ` with ${order.coupon}` : ""}` : "";
+      setText(conf, `Order placed · ${formatMoney(order.total_cents, order.currency)}${saved} · #${String(order.id).slice(-8)}`);
       conf.dataset.orderId = order.id;
       conf.hidden = false;
+      if (coupon && saved) this.coupons.unapply();
     } catch (err) {
-      toast(this.messageOf(err), "error");
+      if (err?.code === "coupon_invalid") this.coupons?.unapply();
+      const limits = [...new Set((this.cart?.items || []).map((i) => this.limitOf(i.sku)).filter(Boolean))];
+      toast(this.messageOf(err, { limit: limits.length === 1 ? limits[0] : undefined }), "error");
     } finally {
       this.checkingOut = false;
       setText(btn, "Checkout");

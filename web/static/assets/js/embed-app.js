@@ -1,16 +1,21 @@
 // The embed's app, loaded by /embed.js on a brand's page: the player, the
-// pinned product card and Buy, inside a shadow root, talking to livecart by
-// absolute URL (CORS).
+// pinned product card (variants, Buy, the waitlist), live coupons and
+// waitlist offers, inside a shadow root, talking to livecart by absolute URL
+// (CORS).
 
 import { Api } from "./api.js";
-import { oneTap, ProductCard } from "./card.js";
-import { formatMoney, h, setText, toast } from "./dom.js";
+import { ProductCard } from "./card.js";
+import { Catalog } from "./catalog.js";
+import { CouponBanner } from "./coupon.js";
+import { h, setText, toast } from "./dom.js";
 import { messageOf } from "./messages.js";
+import { OfferPanel } from "./offer.js";
 import { streamPath } from "./page.js";
 import { WhepPlayer } from "./player.js";
 import { Room } from "./room.js";
+import { Shop } from "./shop.js";
 import { SignIn } from "./signin.js";
-import { loadToken, saveToken } from "./token.js";
+import { clearToken, loadToken, saveToken } from "./token.js";
 
 // mount fills host with one stream's player and card. opts: base (the
 // livecart origin, from the script's src), stream, token (optional).
@@ -27,6 +32,8 @@ export async function mount(host, { base, stream, token }) {
   const title = h("span", { class: "title", "data-testid": "title", text: "" });
   const badge = h("span", { class: "badge", "data-testid": "live-badge", hidden: true, text: "LIVE" });
   const cardEl = h("article", { class: "card", "data-testid": "product-card", hidden: true });
+  const offersEl = h("div", { class: "offers", "data-testid": "offers", hidden: true });
+  const couponsEl = h("div", { class: "coupons", "data-testid": "coupons", hidden: true });
   const dialog = h("dialog", { "data-testid": "guest-dialog" },
     h("form", { method: "dialog", "data-testid": "guest-form" },
       h("strong", { text: "What should we call you?" }),
@@ -39,32 +46,17 @@ export async function mount(host, { base, stream, token }) {
     h("div", { class: "lc", "data-testid": "embed" },
       video, state, unmute,
       h("div", { class: "top" }, badge, title),
-      h("div", { class: "bottom" }, cardEl),
+      h("div", { class: "bottom" }, offersEl, couponsEl, cardEl),
       h("div", { class: "toasts", "data-testid": "toasts" }),
     ),
     dialog,
   );
 
-  const lineup = new Map();
-  const nameOf = (sku) => lineup.get(sku)?.name || sku;
-  const signIn = new SignIn(dialog, { api, scope: "embed", guests: !!cfg.guests });
+  const catalog = new Catalog();
+  const nameOf = (sku) => catalog.nameOf(sku);
+  const signIn = new SignIn(dialog, { api, scope: "embed", guests: !!cfg.guests, onToken: () => shop.restore() });
   const say = (msg, kind) => toast(msg, kind, root);
 
-  const buy = oneTap(async (sku) => {
-    card.setBuying("pending");
-    try {
-      await signIn.ensure();
-      const order = await api.once("POST", streamPath(stream, "/buy"), { sku, qty: 1 });
-      card.setBuying("done");
-      say(`Ordered ${nameOf(sku)} · ${formatMoney(order.total_cents, order.currency)}`, "ok");
-      setTimeout(() => card.setBuying("idle"), 1500);
-    } catch (err) {
-      card.setBuying("idle");
-      if (err.code === "out_of_stock") card.setStock(sku, 0);
-      const msg = messageOf(err);
-      if (msg) say(msg, "error");
-    }
-  });
   const addToCart = async (sku) => {
     try {
       await signIn.ensure();
@@ -73,11 +65,27 @@ export async function mount(host, { base, stream, token }) {
       await api.put(`/api/cart/items/${encodeURIComponent(sku)}`, { stream, qty: cur + 1 });
       say(`Added ${nameOf(sku)} to your cart`, "ok");
     } catch (err) {
-      const msg = messageOf(err);
+      const msg = messageOf(err, { limit: catalog.limitOf(sku) });
       if (msg) say(msg, "error");
     }
   };
-  const card = new ProductCard(cardEl, { onBuy: buy, onAdd: addToCart, regularPrice: (sku) => lineup.get(sku)?.price_cents });
+  const card = new ProductCard(cardEl, {
+    onBuy: (sku) => shop.buy(sku),
+    onAdd: addToCart,
+    onJoin: (sku) => shop.join(sku),
+    onLeave: (sku) => shop.leave(sku),
+    regularPrice: (sku, variant) => catalog.regularPrice(sku, variant),
+  });
+  const coupons = new CouponBanner(couponsEl, { currency: () => catalog.currency() });
+  const offers = new OfferPanel(offersEl, { nameOf, onBuy: (sku) => shop.buyOffer(sku) });
+  const shop = new Shop({
+    api, streamId: stream, card, coupons, offers, catalog, say,
+    signIn: () => signIn.ensure(),
+    onUnauthorized: () => {
+      clearToken("embed");
+      api.setToken(null);
+    },
+  });
 
   let status = "";
   const player = new WhepPlayer({
@@ -104,11 +112,10 @@ export async function mount(host, { base, stream, token }) {
     if (s === "live") player.retryNow();
     if (s === "ended") player.stop();
   };
-  const cardOf = (p) => (!p ? null : typeof p === "object" ? p : lineup.get(p) || null);
   const applyStream = (s) => {
     setText(title, s.title || stream);
-    for (const p of s.lineup || []) lineup.set(p.sku, p);
-    if ("pinned" in s) card.set(cardOf(s.pinned));
+    catalog.remember(s.lineup || []);
+    if ("pinned" in s) card.set(catalog.cardOf(s.pinned));
     setStatus(s.status);
   };
 
@@ -125,10 +132,16 @@ export async function mount(host, { base, stream, token }) {
   room
     .on("welcome", (m) => {
       if (m.stream) applyStream(m.stream);
-      if ("pinned" in m) card.set(cardOf(m.pinned));
+      if ("pinned" in m) card.set(catalog.cardOf(m.pinned));
+      shop.restore();
     })
-    .on("product", (m) => card.set(cardOf(m.card)))
-    .on("stock", (m) => card.setStock(m.sku, m.stock))
+    .on("product", (m) => card.set(catalog.cardOf(m.card)))
+    .on("stock", (m) => {
+      catalog.setStock(m.sku, m.stock);
+      card.setStock(m.sku, m.stock);
+    })
+    .on("coupon", (m) => shop.coupon(m))
+    .on("offer", (m) => shop.offer(m))
     .on("stream", (m) => setStatus(m.status));
   room.connect();
   if (status !== "ended") player.start();

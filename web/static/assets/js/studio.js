@@ -1,9 +1,12 @@
 // /studio/{id}: the host. Go live from the camera (WHIP) or copy the WHIP URL
-// and token for OBS; the lineup with Pin/Unpin and flash prices; live orders
-// and revenue; viewers; questions to answer.
+// and token for OBS; the lineup with Pin/Unpin and flash prices; live
+// coupons; the show's funnel; live orders and revenue; viewers; questions to
+// answer.
 
 import { ChatList, Composer } from "./chat.js";
+import { CouponDrop } from "./coupondrop.js";
 import { setText, tid, toast } from "./dom.js";
+import { Funnel } from "./funnel.js";
 import { Lineup } from "./lineup.js";
 import { messageOf } from "./messages.js";
 import { Orders } from "./orders.js";
@@ -26,9 +29,14 @@ function start({ id, api, stream }) {
   tid("whip-url").value = whipURL;
   tid("whip-token").value = api.token;
 
-  const lineup = new Lineup(tid("lineup").closest(".panel"), { api, streamId: id });
+  let coupons = null;
+  const lineup = new Lineup(tid("lineup").closest(".panel"), { api, streamId: id, onChange: (products) => coupons?.setProducts(products) });
+  coupons = new CouponDrop(tid("coupons-panel"), { api, streamId: id, lineup });
   lineup.pinned = stream?.pinned ?? null;
   lineup.set(stream?.lineup || []);
+  coupons.refresh();
+  const funnel = new Funnel(tid("funnel"), { api, streamId: id, nameOf: (s) => lineup.nameOf(s) });
+  funnel.start();
   const orders = new Orders(document.body, { api, streamId: id, nameOf: (s) => lineup.nameOf(s) });
   orders.refresh();
 
@@ -75,6 +83,7 @@ function start({ id, api, stream }) {
       ticker.show(m);
       orders.soon();
     })
+    .on("coupon", (m) => coupons.update(m))
     .on("viewers", (m) => setText(tid("viewers"), m.count))
     .on("stream", (m) => setStatus(m.status));
   roomErrors(room);

@@ -1,17 +1,22 @@
 // /watch/{id}: the viewer. Vertical video (WHEP), chat with questions and
-// answers, reactions, viewer count, the pinned product card with one-tap Buy,
-// the cart drawer and the order ticker.
+// answers, reactions, viewer count, the pinned product card with its variant
+// picker and one-tap Buy, live coupons, the waitlist and its offers, the cart
+// drawer and the order ticker.
 
 import { Api } from "./api.js";
 import { CartDrawer } from "./cart.js";
-import { oneTap, ProductCard } from "./card.js";
+import { ProductCard } from "./card.js";
+import { Catalog } from "./catalog.js";
 import { ChatList, Composer } from "./chat.js";
-import { formatMoney, setText, tid, toast } from "./dom.js";
+import { CouponBanner } from "./coupon.js";
+import { setText, tid, toast } from "./dom.js";
 import { messageOf } from "./messages.js";
+import { OfferPanel } from "./offer.js";
 import { pageConfig, streamIdFromPath, streamPath } from "./page.js";
 import { WhepPlayer } from "./player.js";
 import { Reactions } from "./reactions.js";
 import { Room } from "./room.js";
+import { Shop } from "./shop.js";
 import { SignIn } from "./signin.js";
 import { Ticker } from "./ticker.js";
 import { clearToken, takeToken } from "./token.js";
@@ -21,10 +26,10 @@ const id = streamIdFromPath();
 const api = new Api({ token: takeToken("viewer") });
 const body = document.body;
 const video = tid("video");
-const lineup = new Map();
+const catalog = new Catalog();
 let status = "";
 
-const nameOf = (sku) => lineup.get(sku)?.name || sku;
+const nameOf = (sku) => catalog.nameOf(sku);
 
 const room = new Room(api, id, { onState: (s) => (body.dataset.room = s) });
 const signIn = new SignIn(tid("guest-dialog"), {
@@ -32,14 +37,20 @@ const signIn = new SignIn(tid("guest-dialog"), {
   onToken: () => {
     room.reconnectNow();
     cart.refresh();
+    shop.restore();
   },
 });
 const chat = new ChatList(tid("chat-list"), { max: 80 });
 const composer = new Composer(tid("composer"), { send: (m) => room.send(m), needSignIn: () => signIn.ensure(), notice: tid("notice") });
 const reactions = new Reactions(tid("reactions"), { send: (m) => room.send(m) });
 const ticker = new Ticker(tid("ticker"), { nameOf });
+const coupons = new CouponBanner(tid("coupons"), {
+  currency: () => catalog.currency(),
+  onChange: () => cart.showCoupon(),
+});
 const cart = new CartDrawer(tid("cart-drawer"), {
-  api, streamId: id, nameOf, messageOf,
+  api, streamId: id, nameOf, messageOf, coupons,
+  limitOf: (sku) => catalog.limitOf(sku),
   signIn: () => signIn.ensure(),
   onCount: (n) => {
     const el = tid("cart-count");
@@ -48,33 +59,26 @@ const cart = new CartDrawer(tid("cart-drawer"), {
   },
 });
 
-// One tap, one order: taps while an order is on its way are ignored, and the
-// order's Idempotency-Key is kept across its retries (Api.once).
-const buy = oneTap(async (sku) => {
-  card.setBuying("pending");
-  try {
-    await signIn.ensure();
-    const order = await api.once("POST", streamPath(id, "/buy"), { sku, qty: 1 });
-    card.setBuying("done");
-    toast(`Ordered ${nameOf(sku)} · ${formatMoney(order.total_cents, order.currency)}`, "ok");
-    setTimeout(() => card.setBuying("idle"), 1500);
-  } catch (err) {
-    card.setBuying("idle");
-    if (err.code === "out_of_stock") card.setStock(sku, 0);
-    if (err.status === 401) {
-      clearToken("viewer");
-      api.setToken(null);
-    }
-    const msg = messageOf(err);
-    if (msg) toast(msg, "error");
-  }
-});
+const forgetToken = () => {
+  clearToken("viewer");
+  api.setToken(null);
+};
 
 const card = new ProductCard(tid("product-card"), {
-  onBuy: buy,
+  onBuy: (sku) => shop.buy(sku),
   onAdd: (sku) => cart.add(sku),
-  regularPrice: (sku) => lineup.get(sku)?.price_cents,
+  onJoin: (sku) => shop.join(sku),
+  onLeave: (sku) => shop.leave(sku),
+  regularPrice: (sku, variant) => catalog.regularPrice(sku, variant),
   onExpire: () => loadStream(),
+});
+const offers = new OfferPanel(tid("offers"), { nameOf, onBuy: (sku) => shop.buyOffer(sku) });
+const shop = new Shop({
+  api, streamId: id, card, coupons, offers, catalog,
+  signIn: () => signIn.ensure(),
+  say: (text, kind) => toast(text, kind),
+  onUnauthorized: forgetToken,
+  onStale: () => loadStream(),
 });
 
 const player = new WhepPlayer({ endpoint: api.url(streamPath(id, "/whep")), video, onState: playerState });
@@ -107,22 +111,14 @@ function setViewers(n) {
   setText(tid("viewer-count"), Number(n) || 0);
 }
 
-// cardOf turns a stream's "pinned" (a card, or a bare sku) into a card.
-function cardOf(pinned) {
-  if (!pinned) return null;
-  if (typeof pinned === "object") return pinned;
-  const p = lineup.get(pinned);
-  return p ? { sku: p.sku, name: p.name, price_cents: p.price_cents, currency: p.currency, stock: p.stock, image_url: p.image_url, ends_at: null } : null;
-}
-
 function applyStream(s) {
   if (!s) return;
   if (s.title) {
     setText(tid("title"), s.title);
     document.title = `${s.title} · livecart`;
   }
-  for (const p of s.lineup || []) lineup.set(p.sku, p);
-  if ("pinned" in s) card.set(cardOf(s.pinned));
+  catalog.remember(s.lineup || []);
+  if ("pinned" in s) card.set(catalog.cardOf(s.pinned));
   if (s.viewers !== undefined) setViewers(s.viewers);
   setStatus(s.status);
 }
@@ -151,19 +147,22 @@ room
     if (m.stream) applyStream(m.stream);
     if (!m.recovered) chat.reset(m.history || []);
     else for (const x of m.history || []) chat.add(x);
-    if ("pinned" in m) card.set(cardOf(m.pinned));
+    if ("pinned" in m) card.set(catalog.cardOf(m.pinned));
     body.dataset.you = m.you ? m.you.sub : "";
+    // Offers made while the room was away are only in the API.
+    shop.restore();
   })
   .on("chat", (m) => chat.add(m))
   .on("question", (m) => chat.add(m))
   .on("answer", (m) => chat.add(m))
   .on("deleted", (m) => chat.remove(m.id))
-  .on("product", (m) => card.set(cardOf(m.card)))
+  .on("product", (m) => card.set(catalog.cardOf(m.card)))
   .on("stock", (m) => {
-    const p = lineup.get(m.sku);
-    if (p) p.stock = m.stock;
+    catalog.setStock(m.sku, m.stock);
     card.setStock(m.sku, m.stock);
   })
+  .on("coupon", (m) => shop.coupon(m))
+  .on("offer", (m) => shop.offer(m))
   .on("order", (m) => ticker.show(m))
   .on("viewers", (m) => setViewers(m.count))
   .on("reactions", (m) => reactions.show(m.counts))
@@ -171,10 +170,7 @@ room
   .on("muted", (m) => composer.block(m.until, "You're muted"))
   .on("banned", (m) => composer.block(m.until, "You can't chat in this show"))
   .on("error", (m) => {
-    if (m.code === "unauthorized") {
-      clearToken("viewer");
-      api.setToken(null);
-    }
+    if (m.code === "unauthorized") forgetToken();
     toast(messageOf(m), "error");
   });
 
@@ -185,6 +181,18 @@ tid("unmute").addEventListener("click", () => {
 });
 video.addEventListener("volumechange", () => (tid("unmute").hidden = !(player.state === "playing" && video.muted)));
 tid("cart-button").addEventListener("click", () => cart.toggle());
+
+// The reactions sit beside the chat, above the shop (offers, coupons, the
+// card), however tall the shop grows.
+const stage = document.querySelector(".stage");
+const shopEl = tid("shop");
+const placeReactions = () => {
+  const h = Math.max(0, stage.getBoundingClientRect().bottom - shopEl.getBoundingClientRect().top);
+  stage.style.setProperty("--shop-h", `${Math.round(h)}px`);
+  stage.classList.toggle("shop-tall", shopEl.offsetHeight > 220);
+};
+new ResizeObserver(placeReactions).observe(shopEl);
+addEventListener("resize", placeReactions);
 
 if (!id) {
   tid("not-found").hidden = false;
