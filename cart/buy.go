@@ -152,6 +152,11 @@ func newOrder(id, user, stream, currency string, now time.Time, items ...OrderIt
 // placed tells the rooms about a new order and the stock it took.
 func (s *Shop) placed(o Order, changes []StockChange, p *auth.Principal) {
 	s.metrics.orders.WithLabelValues(StatusPlaced).Inc()
+	s.metrics.funnel.WithLabelValues("orders").Inc()
+	for _, it := range o.Items {
+		s.metrics.funnel.WithLabelValues("units").Add(float64(it.Qty))
+	}
+	s.metrics.funnel.WithLabelValues("revenue_cents").Add(float64(o.TotalCents))
 	s.couponUsed(o.Stream, o.Coupon)
 	s.stockChanged(changes)
 	for _, it := range o.Items {

@@ -101,9 +101,17 @@ func (s *Shop) SetCartItem(ctx context.Context, p *auth.Principal, sku string, b
 	if err := auth.Check(p, auth.Buy, auth.On(body.Stream, auth.Owner{})); err != nil {
 		return Cart{}, err
 	}
-	a, err := s.run(ctx, func() (Plan, error) { return s.decideCartLine(ctx, p.Sub, body.Stream, sku, body.Qty) })
+	var started bool
+	a, err := s.run(ctx, func() (Plan, error) {
+		plan, st, err := s.decideCartLine(ctx, p.Sub, body.Stream, sku, body.Qty)
+		started = st
+		return plan, err
+	})
 	if err != nil {
 		return Cart{}, s.lineupErr(ctx, body.Stream, err)
+	}
+	if started {
+		s.metrics.funnel.WithLabelValues("carts").Inc()
 	}
 	s.stockChanged(a.Changes)
 	return s.Cart(ctx, p)
@@ -117,10 +125,10 @@ func (s *Shop) SetCartItem(ctx context.Context, p *auth.Principal, sku string, b
 // back first. A cart that holds nothing takes the stock of all its lines
 // again when a line is set (and the hold starts anew), while removing a
 // line from it moves no stock.
-func (s *Shop) decideCartLine(ctx context.Context, user, stream, sku string, qty int) (Plan, error) {
+func (s *Shop) decideCartLine(ctx context.Context, user, stream, sku string, qty int) (plan Plan, started bool, err error) {
 	c, err := s.store.Cart(ctx, user)
 	if err != nil {
-		return Plan{}, storeErr(err)
+		return Plan{}, false, storeErr(err)
 	}
 	now := s.now()
 	expect := []Expect{{Kind: ExpectCart, ID: user, Rev: c.Rev}}
@@ -132,22 +140,22 @@ func (s *Shop) decideCartLine(ctx context.Context, user, stream, sku string, qty
 	cur, cartStream := c.Currency, c.Stream
 	if qty > 0 {
 		if others > 0 && c.Stream != stream {
-			return Plan{}, cartConflict("your cart holds products of stream %q; check it out or empty it first", c.Stream)
+			return Plan{}, false, cartConflict("your cart holds products of stream %q; check it out or empty it first", c.Stream)
 		}
 		sc, err := s.showcase(ctx, stream)
 		if err != nil {
-			return Plan{}, err
+			return Plan{}, false, err
 		}
 		expect = append(expect, Expect{Kind: ExpectShowcase, ID: stream, Rev: sc.Rev})
 		l, err := s.saleLine(ctx, stream, sc, sku, qty, now, &expect)
 		if err != nil {
-			return Plan{}, err
+			return Plan{}, false, err
 		}
 		if others > 0 && c.Currency != l.prod.Currency {
-			return Plan{}, cartConflict("your cart is in %s; this product is in another currency", c.Currency)
+			return Plan{}, false, cartConflict("your cart is in %s; this product is in another currency", c.Currency)
 		}
 		if old == 0 && others >= MaxCartLines {
-			return Plan{}, ErrCartFull
+			return Plan{}, false, ErrCartFull
 		}
 		cur, cartStream = l.prod.Currency, stream
 	}
@@ -170,19 +178,20 @@ func (s *Shop) decideCartLine(ctx context.Context, user, stream, sku string, qty
 			deltas[l.SKU] -= l.Qty
 		}
 	}
-	plan := Plan{Expect: expect, Stock: stockDeltas(deltas)}
+	plan = Plan{Expect: expect, Stock: stockDeltas(deltas)}
 	limits, err := s.limitsOf(ctx, cartStream, user, deltas)
 	if err != nil {
-		return Plan{}, err
+		return Plan{}, false, err
 	}
 	plan.Counters = limits
 	if len(c.Lines) == 0 && qty > 0 {
 		plan.Counters = append(plan.Counters, CounterDelta{Key: statKey(stream, "carts"), Delta: 1})
+		started = true
 	}
 	if old == 0 && qty > 0 {
 		base, err := s.baseOf(ctx, sku)
 		if err != nil {
-			return Plan{}, err
+			return Plan{}, false, err
 		}
 		plan.Counters = append(plan.Counters, CounterDelta{Key: statProductKey(stream, base, "carts"), Delta: 1})
 	}
@@ -194,7 +203,7 @@ func (s *Shop) decideCartLine(ctx context.Context, user, stream, sku string, qty
 	default:
 		plan.Cart = &CartWrite{User: user, Cart: &StoredCart{Stream: c.Stream, Currency: c.Currency, HeldUntil: c.HeldUntil, Lines: lines}}
 	}
-	return plan, nil
+	return plan, started, nil
 }
 
 // baseOf is the product whose rules apply to sku: the product it is a

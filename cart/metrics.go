@@ -9,6 +9,7 @@ type metrics struct {
 	released prometheus.Counter
 	stale    *prometheus.CounterVec
 	offers   prometheus.Counter
+	funnel   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -33,9 +34,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "livecart", Subsystem: "cart", Name: "waitlist_offers_total",
 			Help: "Units offered to waiting viewers by this node.",
 		}),
+		funnel: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "livecart", Subsystem: "cart", Name: "funnel_total",
+			Help: "The shows' funnel as this node saw it, all streams together, by step: joins (viewers joining a room), card_views, carts (carts started), orders, units, revenue_cents (after discounts).",
+		}, []string{"step"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.orders, m.taps, m.released, m.stale, m.offers} {
+		for _, c := range []prometheus.Collector{m.orders, m.taps, m.released, m.stale, m.offers, m.funnel} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

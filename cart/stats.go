@@ -63,6 +63,7 @@ func (s *Shop) Viewed(stream, viewer string) {
 		b.viewers[stream] = make(map[string]bool)
 	}
 	b.viewers[stream][viewer] = true
+	s.metrics.funnel.WithLabelValues("joins").Inc()
 	if sku := s.pinnedSKU(stream); sku != "" {
 		s.cardViewsLocked(stream, sku, 1)
 	}
@@ -91,6 +92,7 @@ func (s *Shop) CardShown(stream, sku string, viewers int) {
 }
 
 func (s *Shop) cardViewsLocked(stream, sku string, n int64) {
+	s.metrics.funnel.WithLabelValues("card_views").Add(float64(n))
 	b := &s.views
 	if b.cards == nil {
 		b.cards = make(map[[2]string]int64)
