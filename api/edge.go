@@ -114,6 +114,13 @@ func Admit(next http.Handler, g *Gate, exempt func(*http.Request) bool) http.Han
 		}
 		release, err := g.Enter(ClientOf(r))
 		if err != nil {
+			// The refused request's body is not read: closing the
+			// connection lets the answer leave now, where net/http would
+			// first wait for the rest of an unread body (a slow one
+			// included), holding the connection.
+			if r.ContentLength != 0 {
+				w.Header().Set("Connection", "close")
+			}
 			WriteError(w, r, nil, err)
 			return
 		}

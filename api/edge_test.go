@@ -240,3 +240,41 @@ func TestBodyDeadline(t *testing.T) {
 		}
 	})
 }
+
+// A request refused by the in-flight bound is answered at once, even when
+// its body is still arriving (slowly, or never): the refusal closes the
+// connection instead of waiting for the body, and the client's connection
+// is not held.
+func TestAdmitRefusesSlowBodyAtOnce(t *testing.T) {
+	g := NewGate("requests", 1, 10)
+	entered, release := make(chan struct{}), make(chan struct{})
+	srv := httptest.NewServer(Admit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+	}), g, nil))
+	defer srv.Close()
+	defer close(release)
+	go func() {
+		res, err := http.Get(srv.URL + "/api/held")
+		if err == nil {
+			res.Body.Close()
+		}
+	}()
+	<-entered
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// The head and one byte of a 64-byte body; the rest never comes.
+	fmt.Fprintf(conn, "POST /api/buy HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 64\r\n\r\n{")
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second)) // a hang fails the test instead of stalling it
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to the refused request while its body is pending: %v", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusTooManyRequests || !res.Close {
+		t.Fatalf("answer %d (close %v), want 429 closing the connection", res.StatusCode, res.Close)
+	}
+}

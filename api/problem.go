@@ -16,6 +16,9 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Code is a machine-readable error code of the public contract (section 3).
@@ -182,6 +185,9 @@ func ProblemOf(err error) Problem {
 	}
 }
 
+// unavailableLog spaces the log lines of 503 answers.
+var unavailableLog = rate.Sometimes{Interval: time.Second}
+
 // WriteError answers err as application/problem+json. Unclassified errors are
 // logged on log (which may be nil) since they are bugs or outages.
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
@@ -192,7 +198,16 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	} else if p.Code == Unavailable {
 		w.Header().Set("Retry-After", "1")
 	}
-	if log != nil && p.Status >= 500 {
+	switch {
+	case log == nil || p.Status < 500:
+	case p.Code == Unavailable:
+		// A store outage or a node at its bound answers many requests
+		// alike: one line a second says so without flooding the log.
+		unavailableLog.Do(func() {
+			log.LogAttrs(r.Context(), slog.LevelWarn, "answering 503 unavailable (logged at most once a second)",
+				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("err", err.Error()))
+		})
+	default:
 		log.LogAttrs(r.Context(), slog.LevelError, "request failed",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", p.Status), slog.String("err", err.Error()))

@@ -105,18 +105,28 @@ func TestPendingSessionsBounded(t *testing.T) {
 			t.Fatalf("WHEP %d from B: got %d %s, want 201", i+1, res.StatusCode, body)
 		}
 	}
-	// The node holds 5: a third address gets 503.
-	res, body = postFrom(t, whep, "198.51.100.3", "", viewerOffer(t))
-	wantRefused(t, res, body, 503, "unavailable")
+	// The node holds 5: a third address gets in, and the oldest pending
+	// session of another address (A's first) is closed to make room.
+	if res, body := postFrom(t, whep, "198.51.100.3", "", viewerOffer(t)); res.StatusCode != 201 {
+		t.Fatalf("WHEP from C on a full node: got %d %s, want 201", res.StatusCode, body)
+	}
 	if got := pending(); got != 5 {
 		t.Errorf("pending gauge: got %v, want 5", got)
 	}
-	if got := counterValue(t, r.reg, "livecart_stream_sessions_refused_total"); got != 2 {
-		t.Errorf("refused counter: got %v, want 2", got)
+	if got := counterValue(t, r.reg, "livecart_stream_sessions_evicted_total"); got != 1 {
+		t.Errorf("evicted counter: got %v, want 1", got)
+	}
+	if got := counterValue(t, r.reg, "livecart_stream_sessions_refused_total"); got != 1 {
+		t.Errorf("refused counter: got %v, want 1 (A's fourth)", got)
+	}
+	if res := doSDP(t, "DELETE", srv.URL+locA[0], "", ""); res.StatusCode != 404 {
+		t.Errorf("DELETE of the session closed to make room: got %d, want 404", res.StatusCode)
+	} else {
+		res.Body.Close()
 	}
 
 	// DELETE on a pending session gives its slot back.
-	if res := doSDP(t, "DELETE", srv.URL+locA[0], "", ""); res.StatusCode != 200 {
+	if res := doSDP(t, "DELETE", srv.URL+locA[1], "", ""); res.StatusCode != 200 {
 		t.Fatalf("DELETE: got %d", res.StatusCode)
 	} else {
 		res.Body.Close()
@@ -127,7 +137,7 @@ func TestPendingSessionsBounded(t *testing.T) {
 
 	// A peer that connects leaves the bound: A frees one slot, fills it
 	// with a real viewer, and once that one plays A has a slot again.
-	if res := doSDP(t, "DELETE", srv.URL+locA[1], "", ""); res.StatusCode != 200 {
+	if res := doSDP(t, "DELETE", srv.URL+locA[2], "", ""); res.StatusCode != 200 {
 		t.Fatalf("DELETE: got %d", res.StatusCode)
 	} else {
 		res.Body.Close()

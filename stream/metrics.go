@@ -20,6 +20,7 @@ type metrics struct {
 	keyframesServed  prometheus.Counter
 	pending          prometheus.Gauge
 	refused          *prometheus.CounterVec
+	evicted          prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -60,11 +61,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "livecart_stream_sessions_refused_total",
 			Help: "WHIP and WHEP offers refused at admission, by code: rate_limited (the client's bound of pending sessions), unavailable (the node's).",
 		}, []string{"code"}),
+		evicted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livecart_stream_sessions_evicted_total",
+			Help: "Pending (not yet connected) sessions closed to make room for a new offer on a node at its bound.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.publishers, m.viewers, m.forwarded, m.bytes, m.retransmits, lost, m.keyframeRequests, m.keyframesServed, m.pending, m.refused} {
+	for _, c := range []prometheus.Collector{m.publishers, m.viewers, m.forwarded, m.bytes, m.retransmits, lost, m.keyframeRequests, m.keyframesServed, m.pending, m.refused, m.evicted} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

@@ -142,6 +142,7 @@ type Service struct {
 
 	// pending bounds the sessions answered but not yet connected.
 	pending *api.Gate
+	queue   pendingQueue
 
 	mu      sync.Mutex
 	rooms   map[string]*room

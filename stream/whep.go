@@ -159,7 +159,7 @@ func (s *Service) watch(ctx context.Context, id, client, offer string) (*viewer,
 		return nil, "", ErrOffline
 	}
 
-	release, err := s.admit(client)
+	slot, release, err := s.admit(client)
 	if err != nil {
 		return nil, "", err
 	}
@@ -170,6 +170,7 @@ func (s *Service) watch(ctx context.Context, id, client, offer string) (*viewer,
 	}
 	s.m.viewers.Inc()
 	v := &viewer{s: s, id: randomID(16), room: r, pc: pc, unpend: release}
+	slot.setEvict(v.close)
 	fail := func(err error) (*viewer, string, error) {
 		v.close()
 		return nil, "", err

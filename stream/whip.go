@@ -120,7 +120,7 @@ func (s *Service) publish(ctx context.Context, st Stream, sub, client, offer str
 			return nil, "", ErrBusy
 		}
 	}
-	release, err := s.admit(client)
+	slot, release, err := s.admit(client)
 	if err != nil {
 		return nil, "", err
 	}
@@ -130,6 +130,7 @@ func (s *Service) publish(ctx context.Context, st Stream, sub, client, offer str
 		return nil, "", err
 	}
 	pub := &publisher{s: s, id: randomID(16), sub: sub, pc: pc, unpend: release, claimed: map[webrtc.RTPCodecType]bool{}}
+	slot.setEvict(pub.close)
 	pub.start()
 	answer, chosen, err := s.answerPublisher(ctx, pc, offer)
 	if err != nil {
