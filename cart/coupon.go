@@ -316,26 +316,4 @@ func (s *Shop) flushCoupons(ctx context.Context) {
 	}
 }
 
-// record reads a record through the cache.
-func (s *Shop) record(ctx context.Context, key string) ([]byte, error) {
-	c := &s.cache
-	c.mu.Lock()
-	v, ok := c.records[key]
-	c.mu.Unlock()
-	if ok {
-		return v, nil
-	}
-	v, err := s.store.Record(ctx, key)
-	if err != nil {
-		return nil, storeErr(err)
-	}
-	c.mu.Lock()
-	if c.records == nil || len(c.records) >= maxCached {
-		c.records = make(map[string][]byte)
-	}
-	c.records[key] = v
-	c.mu.Unlock()
-	return v, nil
-}
-
 func (s *Shop) forgetRecord(key string) { s.cache.forget(ExpectRecord, key) }

@@ -233,12 +233,7 @@ func (s *Shop) setPin(ctx context.Context, stream string, pin *Pin) error {
 		// A write makes the revision one more than it was: the showcase
 		// as written is what this node sells from (and counts card views
 		// of) now.
-		s.cache.mu.Lock()
-		if s.cache.showcases == nil {
-			s.cache.showcases = make(map[string]Showcase)
-		}
-		s.cache.showcases[stream] = next
-		s.cache.mu.Unlock()
+		put(&s.cache, &s.cache.showcases, stream, next)
 	}
 	return err
 }

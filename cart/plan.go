@@ -162,46 +162,50 @@ func (c *cache) forget(kind ExpectKind, id string) {
 	}
 }
 
-// product returns sku's catalog entry, from the cache or the store.
-func (s *Shop) product(ctx context.Context, sku string) (Product, error) {
-	c := &s.cache
+// cached returns m[key] under c's lock, or reads it, keeps it in m (which
+// is emptied when full) and returns it.
+func cached[T any](c *cache, m *map[string]T, key string, read func() (T, error)) (T, error) {
 	c.mu.Lock()
-	p, ok := c.products[sku]
+	v, ok := (*m)[key]
 	c.mu.Unlock()
 	if ok {
-		return p, nil
+		return v, nil
 	}
-	p, err := s.store.Product(ctx, sku)
+	v, err := read()
 	if err != nil {
-		return Product{}, storeErr(err)
+		var zero T
+		return zero, storeErr(err)
 	}
 	c.mu.Lock()
-	if c.products == nil || len(c.products) >= maxCached {
-		c.products = make(map[string]Product)
+	if *m == nil || len(*m) >= maxCached {
+		*m = make(map[string]T)
 	}
-	c.products[sku] = p
+	(*m)[key] = v
 	c.mu.Unlock()
-	return p, nil
+	return v, nil
+}
+
+// put keeps v as key's entry of m, under c's lock.
+func put[T any](c *cache, m *map[string]T, key string, v T) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if *m == nil || len(*m) >= maxCached {
+		*m = make(map[string]T)
+	}
+	(*m)[key] = v
+}
+
+// product returns sku's catalog entry, from the cache or the store.
+func (s *Shop) product(ctx context.Context, sku string) (Product, error) {
+	return cached(&s.cache, &s.cache.products, sku, func() (Product, error) { return s.store.Product(ctx, sku) })
 }
 
 // showcase returns stream's showcase, from the cache or the store.
 func (s *Shop) showcase(ctx context.Context, stream string) (Showcase, error) {
-	c := &s.cache
-	c.mu.Lock()
-	sc, ok := c.showcases[stream]
-	c.mu.Unlock()
-	if ok {
-		return sc, nil
-	}
-	sc, err := s.store.Showcase(ctx, stream)
-	if err != nil {
-		return Showcase{}, storeErr(err)
-	}
-	c.mu.Lock()
-	if c.showcases == nil || len(c.showcases) >= maxCached {
-		c.showcases = make(map[string]Showcase)
-	}
-	c.showcases[stream] = sc
-	c.mu.Unlock()
-	return sc, nil
+	return cached(&s.cache, &s.cache.showcases, stream, func() (Showcase, error) { return s.store.Showcase(ctx, stream) })
+}
+
+// record reads a record through the cache.
+func (s *Shop) record(ctx context.Context, key string) ([]byte, error) {
+	return cached(&s.cache, &s.cache.records, key, func() ([]byte, error) { return s.store.Record(ctx, key) })
 }

@@ -269,20 +269,7 @@ func floodOffer(ctx context.Context, api *webrtc.API) (string, error) {
 			return "", err
 		}
 	}
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		return "", err
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		return "", err
-	}
-	select {
-	case <-gathered:
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
-	return pc.LocalDescription().SDP, nil
+	return completeOffer(ctx, pc)
 }
 
 // whepFlood places cfg.whepFlood sessions, cfg.conc offers at a time, the

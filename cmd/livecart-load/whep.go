@@ -177,18 +177,9 @@ func whepAPI(publisher bool) (*webrtc.API, error) {
 // exchange POSTs a complete offer and applies the answer; it returns the
 // resource URL.
 func whepExchange(ctx context.Context, pc *webrtc.PeerConnection, endpoint, token string) (string, error) {
-	offer, err := pc.CreateOffer(nil)
+	sdp, err := completeOffer(ctx, pc)
 	if err != nil {
 		return "", err
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		return "", err
-	}
-	select {
-	case <-gathered:
-	case <-ctx.Done():
-		return "", ctx.Err()
 	}
 	// The server bounds the sessions a client has not connected yet
 	// (429, or 503 when the node is full): wait as it says and offer again,
@@ -197,7 +188,7 @@ func whepExchange(ctx context.Context, pc *webrtc.PeerConnection, endpoint, toke
 	var res *http.Response
 	var body []byte
 	for {
-		req, _ := http.NewRequestWithContext(ctx, "POST", endpoint, strings.NewReader(pc.LocalDescription().SDP))
+		req, _ := http.NewRequestWithContext(ctx, "POST", endpoint, strings.NewReader(sdp))
 		req.Header.Set("Content-Type", "application/sdp")
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
@@ -595,4 +586,24 @@ func whepRSS(pid int) int64 {
 		}
 	}
 	return 0
+}
+
+// completeOffer makes pc's offer, sets it and waits until its ICE
+// candidates are gathered: an offer with every candidate in it, as WHIP
+// and WHEP without trickle need.
+func completeOffer(ctx context.Context, pc *webrtc.PeerConnection) (string, error) {
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		return "", err
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		return "", err
+	}
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	return pc.LocalDescription().SDP, nil
 }
