@@ -2,7 +2,6 @@ package stream
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -142,22 +141,16 @@ func (s *Service) expire(r *room, gen uint64) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := s.store.SetStatus(ctx, r.id, Offline); err != nil {
-		if !errors.Is(err, ErrEnded) && !errors.Is(err, ErrNotFound) {
-			s.log.Warn("stream: could not mark stream offline", "stream", r.id, "err", err)
-		}
+	// Offline only while this node is still the origin: a publisher that
+	// came back here (or to another node) made it live again, and stays.
+	done, err := s.store.Abandon(ctx, r.id, s.cfg.NodeID)
+	if err != nil {
+		s.log.Warn("stream: could not mark stream offline", "stream", r.id, "err", err)
 		return
 	}
-	// A publisher may have come back while the store was written: it set
-	// live before or after us; make sure live wins.
-	s.mu.Lock()
-	back := s.rooms[r.id] != nil
-	s.mu.Unlock()
-	if back {
-		_, _ = s.store.SetStatus(ctx, r.id, Live)
-		return
+	if done {
+		s.emit(r.id, Offline)
 	}
-	s.emit(r.id, Offline)
 }
 
 func (r *room) takeViewersLocked() []*viewer {

@@ -12,6 +12,7 @@ package stream
 
 import (
 	"context"
+	"slices"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -91,6 +92,14 @@ type Config struct {
 	// ReconnectGrace is how long viewers are kept waiting for a publisher
 	// that dropped before the stream goes offline; default 30 s.
 	ReconnectGrace time.Duration
+	// NodeID names this node among those sharing the store (default: a
+	// random id per process); NodeURL is where the others reach it.
+	NodeID, NodeURL string
+	// LeaseEvery is how often Run renews this node's lease and checks the
+	// origins of live streams (default 2 s); the lease lasts three times
+	// that, so a stream whose origin stopped is offline everywhere within
+	// four periods.
+	LeaseEvery time.Duration
 	// ICEDisconnectedTimeout and ICEFailedTimeout are how long a silent
 	// peer is tolerated before ICE calls it disconnected, then failed (and
 	// the relay releases it); defaults 5 s and 10 s.
@@ -164,6 +173,10 @@ func New(cfg Config) (*Service, error) {
 		}
 	}
 	def(&cfg.ReconnectGrace, 30*time.Second)
+	def(&cfg.LeaseEvery, 2*time.Second)
+	if cfg.NodeID == "" {
+		cfg.NodeID = randomID(12)
+	}
 	def(&cfg.ICEDisconnectedTimeout, 5*time.Second)
 	def(&cfg.ICEFailedTimeout, 10*time.Second)
 	def(&cfg.ConnectTimeout, 15*time.Second)
@@ -354,4 +367,83 @@ func randomID(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// Node is this node's id among the nodes sharing the store.
+func (s *Service) Node() string { return s.cfg.NodeID }
+
+// Run keeps this node's lease and watches the origins of live streams
+// until ctx ends: every LeaseEvery it renews the lease, and a live stream
+// whose origin node holds none (it crashed, was killed or cut off) is
+// marked offline and its room told. Only the first node to see it does so.
+// At the end Run drops the lease, so that the others see at once that this
+// node's streams have no origin. Call it once; it returns when ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	t := time.NewTicker(s.cfg.LeaseEvery)
+	defer t.Stop()
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		if err := s.store.Release(rctx, s.cfg.NodeID); err != nil {
+			s.log.Warn("stream: dropping this node's lease", "err", err)
+		}
+	}()
+	failing := false
+	for {
+		err := s.tend(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil && !failing:
+			s.log.Warn("stream: renewing the node lease or checking origins failed; retrying", "err", err)
+			failing = true
+		case err == nil && failing:
+			s.log.Info("stream: node lease and origin checks work again")
+			failing = false
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// tend renews this node's lease and takes live streams whose origin has
+// none offline.
+func (s *Service) tend(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.LeaseEvery)
+	defer cancel()
+	if err := s.store.Lease(ctx, s.cfg.NodeID, s.cfg.NodeURL, 3*s.cfg.LeaseEvery); err != nil {
+		return err
+	}
+	all, err := s.store.List(ctx)
+	if err != nil {
+		return err
+	}
+	var origins []string
+	for _, st := range all {
+		if st.Status == Live && st.Origin != "" && st.Origin != s.cfg.NodeID && !slices.Contains(origins, st.Origin) {
+			origins = append(origins, st.Origin)
+		}
+	}
+	if len(origins) == 0 {
+		return nil
+	}
+	alive, err := s.store.Alive(ctx, origins)
+	if err != nil {
+		return err
+	}
+	for _, st := range all {
+		if st.Status != Live || st.Origin == "" || st.Origin == s.cfg.NodeID || alive[st.Origin] {
+			continue
+		}
+		done, err := s.store.Abandon(ctx, st.ID, st.Origin)
+		if err != nil {
+			return err
+		}
+		if done {
+			s.log.Info("stream: origin node gone; stream offline", "stream", st.ID, "origin", st.Origin)
+			s.emit(st.ID, Offline)
+		}
+	}
+	return nil
 }

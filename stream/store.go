@@ -33,6 +33,9 @@ type Stream struct {
 	Org       string    `json:"org,omitempty"`
 	Status    Status    `json:"status"`
 	CreatedAt time.Time `json:"created_at"`
+	// Origin is the node the stream is live on (its publisher's node);
+	// empty when it never went live.
+	Origin string `json:"origin,omitempty"`
 }
 
 // Store keeps the stream registry. Implementations are safe for concurrent
@@ -50,6 +53,20 @@ type Store interface {
 	SetStatus(ctx context.Context, id string, status Status) (Stream, error)
 	// List returns every stream, in no particular order.
 	List(ctx context.Context) ([]Stream, error)
+
+	// GoLive marks the stream live on node (its origin) atomically and
+	// returns it as it now is; ErrEnded for an ended stream.
+	GoLive(ctx context.Context, id, node string) (Stream, error)
+	// Abandon marks the stream offline only while it is live on node, and
+	// reports whether it did: a node that is not (or no longer) the origin
+	// changes nothing, so two nodes never decide for one stream.
+	Abandon(ctx context.Context, id, node string) (bool, error)
+	// Lease records that node is alive, reachable at url, for ttl.
+	Lease(ctx context.Context, node, url string, ttl time.Duration) error
+	// Release drops node's lease at once.
+	Release(ctx context.Context, node string) error
+	// Alive reports which of nodes hold a lease now.
+	Alive(ctx context.Context, nodes []string) (map[string]bool, error)
 }
 
 // Store and service sentinels.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // MemoryStore is a Store held in this process: one node, nothing survives a
@@ -11,13 +12,14 @@ import (
 type MemoryStore struct {
 	mu      sync.Mutex
 	streams map[string]Stream
+	leases  map[string]time.Time // node → lease end
 }
 
 var _ Store = (*MemoryStore)(nil)
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{streams: make(map[string]Stream)}
+	return &MemoryStore{streams: make(map[string]Stream), leases: make(map[string]time.Time)}
 }
 
 // Create implements Store.
@@ -65,6 +67,63 @@ func (m *MemoryStore) List(_ context.Context) ([]Stream, error) {
 	out := make([]Stream, 0, len(m.streams))
 	for _, s := range m.streams {
 		out = append(out, s)
+	}
+	return out, nil
+}
+
+// GoLive implements Store.
+func (m *MemoryStore) GoLive(_ context.Context, id, node string) (Stream, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.streams[id]
+	if !ok {
+		return Stream{}, fmt.Errorf("go live on stream %q: %w", id, ErrNotFound)
+	}
+	if s.Status == Ended {
+		return s, fmt.Errorf("go live on stream %q: %w", id, ErrEnded)
+	}
+	s.Status, s.Origin = Live, node
+	m.streams[id] = s
+	return s, nil
+}
+
+// Abandon implements Store.
+func (m *MemoryStore) Abandon(_ context.Context, id, node string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.streams[id]
+	if !ok || s.Status != Live || s.Origin != node {
+		return false, nil
+	}
+	s.Status = Offline
+	m.streams[id] = s
+	return true, nil
+}
+
+// Lease implements Store.
+func (m *MemoryStore) Lease(_ context.Context, node, _ string, ttl time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.leases[node] = time.Now().Add(ttl)
+	return nil
+}
+
+// Release implements Store.
+func (m *MemoryStore) Release(_ context.Context, node string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.leases, node)
+	return nil
+}
+
+// Alive implements Store.
+func (m *MemoryStore) Alive(_ context.Context, nodes []string) (map[string]bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]bool, len(nodes))
+	now := time.Now()
+	for _, n := range nodes {
+		out[n] = now.Before(m.leases[n])
 	}
 	return out, nil
 }

@@ -133,8 +133,100 @@ func streamFromHash(m map[string]string) Stream {
 		ID:        m["id"],
 		Title:     m["title"],
 		Host:      m["host"],
+		Origin:    m["origin"],
 		Org:       m["org"],
 		Status:    Status(m["status"]),
 		CreatedAt: time.UnixMilli(ms).UTC(),
 	}
+}
+
+const redisNodeKeyPf = "livecart:node:"
+
+// goLiveScript: KEYS[1] the stream hash; ARGV[1] the origin node.
+// Returns -1 for no such stream, -2 for an ended one, else the hash.
+var goLiveScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('HGET', KEYS[1], 'status') == 'ended' then return -2 end
+redis.call('HSET', KEYS[1], 'status', 'live', 'origin', ARGV[1])
+return redis.call('HGETALL', KEYS[1])
+`)
+
+// abandonScript: KEYS[1] the stream hash; ARGV[1] the node. Sets offline
+// only while live on that node; returns 1 when it did.
+var abandonScript = redis.NewScript(`
+local v = redis.call('HMGET', KEYS[1], 'status', 'origin')
+if v[1] ~= 'live' or v[2] ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'offline')
+return 1
+`)
+
+// GoLive implements Store.
+func (s *RedisStore) GoLive(ctx context.Context, id, node string) (Stream, error) {
+	v, err := goLiveScript.Run(ctx, s.rdb, []string{redisStreamKeyPf + id}, node).Result()
+	if err != nil {
+		return Stream{}, unavailable(err, "go live")
+	}
+	switch v := v.(type) {
+	case int64:
+		if v == -1 {
+			return Stream{}, fmt.Errorf("go live on stream %q: %w", id, ErrNotFound)
+		}
+		return Stream{}, fmt.Errorf("go live on stream %q: %w", id, ErrEnded)
+	case []any:
+		m := make(map[string]string, len(v)/2)
+		for i := 0; i+1 < len(v); i += 2 {
+			k, _ := v[i].(string)
+			val, _ := v[i+1].(string)
+			m[k] = val
+		}
+		return streamFromHash(m), nil
+	}
+	return Stream{}, fmt.Errorf("go live on stream %q: unexpected reply %T", id, v)
+}
+
+// Abandon implements Store.
+func (s *RedisStore) Abandon(ctx context.Context, id, node string) (bool, error) {
+	n, err := abandonScript.Run(ctx, s.rdb, []string{redisStreamKeyPf + id}, node).Int()
+	if err != nil {
+		return false, unavailable(err, "abandon")
+	}
+	return n == 1, nil
+}
+
+// Lease implements Store: the key livecart:node:{node} holds the node's
+// URL and expires after ttl unless renewed.
+func (s *RedisStore) Lease(ctx context.Context, node, url string, ttl time.Duration) error {
+	return unavailableOr(s.rdb.Set(ctx, redisNodeKeyPf+node, url, ttl).Err(), "lease")
+}
+
+// Release implements Store.
+func (s *RedisStore) Release(ctx context.Context, node string) error {
+	return unavailableOr(s.rdb.Del(ctx, redisNodeKeyPf+node).Err(), "release")
+}
+
+// Alive implements Store.
+func (s *RedisStore) Alive(ctx context.Context, nodes []string) (map[string]bool, error) {
+	out := make(map[string]bool, len(nodes))
+	if len(nodes) == 0 {
+		return out, nil
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.IntCmd, len(nodes))
+	for i, n := range nodes {
+		cmds[i] = pipe.Exists(ctx, redisNodeKeyPf+n)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, unavailable(err, "alive")
+	}
+	for i, n := range nodes {
+		out[n] = cmds[i].Val() == 1
+	}
+	return out, nil
+}
+
+func unavailableOr(err error, op string) error {
+	if err == nil {
+		return nil
+	}
+	return unavailable(err, op)
 }

@@ -90,6 +90,81 @@ func testStore(t *testing.T, newStore func(t *testing.T) Store) {
 			t.Fatalf("concurrent creates of one id: %d succeeded, want 1", ok.Load())
 		}
 	})
+	t.Run("OriginAndAbandon", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		if err := s.Create(ctx, Stream{ID: "o", Title: "t", Host: "h", Status: Offline, CreatedAt: created}); err != nil {
+			t.Fatal(err)
+		}
+		st, err := s.GoLive(ctx, "o", "node-a")
+		if err != nil || st.Status != Live || st.Origin != "node-a" {
+			t.Fatalf("GoLive = %+v, %v", st, err)
+		}
+		// Only the origin's abandon counts: another node decides nothing.
+		if done, err := s.Abandon(ctx, "o", "node-b"); err != nil || done {
+			t.Fatalf("Abandon by another node = %v, %v; want false", done, err)
+		}
+		if got, _ := s.Get(ctx, "o"); got.Status != Live {
+			t.Fatalf("status = %s after another node's abandon", got.Status)
+		}
+		// The publisher moved to node-b: node-a's late abandon is stale.
+		if _, err := s.GoLive(ctx, "o", "node-b"); err != nil {
+			t.Fatal(err)
+		}
+		if done, _ := s.Abandon(ctx, "o", "node-a"); done {
+			t.Fatal("a former origin took the stream offline")
+		}
+		if done, err := s.Abandon(ctx, "o", "node-b"); err != nil || !done {
+			t.Fatalf("Abandon by the origin = %v, %v; want true", done, err)
+		}
+		if done, _ := s.Abandon(ctx, "o", "node-b"); done {
+			t.Fatal("an offline stream was abandoned twice")
+		}
+		if got, _ := s.Get(ctx, "o"); got.Status != Offline || got.Origin != "node-b" {
+			t.Fatalf("after abandon: %+v", got)
+		}
+		if _, err := s.SetStatus(ctx, "o", Ended); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GoLive(ctx, "o", "node-a"); !errors.Is(err, ErrEnded) {
+			t.Fatalf("GoLive on an ended stream: %v, want ErrEnded", err)
+		}
+		if _, err := s.GoLive(ctx, "nope", "node-a"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("GoLive on no stream: %v, want ErrNotFound", err)
+		}
+	})
+	t.Run("Leases", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		if err := s.Lease(ctx, "node-a", "http://a:8080", time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		alive, err := s.Alive(ctx, []string{"node-a", "node-b"})
+		if err != nil || !alive["node-a"] || alive["node-b"] {
+			t.Fatalf("Alive = %v, %v; want node-a only", alive, err)
+		}
+		if err := s.Release(ctx, "node-a"); err != nil {
+			t.Fatal(err)
+		}
+		if alive, _ := s.Alive(ctx, []string{"node-a"}); alive["node-a"] {
+			t.Fatal("a released lease is alive")
+		}
+		// A lease that is not renewed lapses by itself.
+		if err := s.Lease(ctx, "node-c", "http://c:8080", 50*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			alive, _ := s.Alive(ctx, []string{"node-c"})
+			if !alive["node-c"] {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("a lease outlived its TTL by 10 s")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
 }
 
 func TestMemoryStore(t *testing.T) {

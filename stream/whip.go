@@ -152,7 +152,7 @@ func (s *Service) publish(ctx context.Context, st Stream, sub, client, offer str
 	if old != nil {
 		old.close()
 	}
-	if _, err := s.store.SetStatus(ctx, st.ID, Live); err != nil {
+	if _, err := s.store.GoLive(ctx, st.ID, s.cfg.NodeID); err != nil {
 		pub.gone()
 		return nil, "", err
 	}

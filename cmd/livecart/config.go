@@ -31,11 +31,14 @@ type Config struct {
 	// proxies whose X-Forwarded-For names the client; empty: none, and
 	// X-Forwarded-For is ignored.
 	TrustedProxies []string
-	Hold           time.Duration
-	Demo           bool
-	Guests         bool
-	LogLevel       string
-	LogFormat      string
+	// NodeURL is where the other nodes reach this one; empty: derived from
+	// the host name and the port of Addr.
+	NodeURL   string
+	Hold      time.Duration
+	Demo      bool
+	Guests    bool
+	LogLevel  string
+	LogFormat string
 
 	// BodyTimeout is how long a request body may take to arrive; zero
 	// means DefaultBodyTimeout, the contract's 10 s. It is not a setting:
@@ -61,6 +64,7 @@ var serveSettings = []setting{
 	{"turn-secret", "LIVECART_TURN_SECRET", "", "coturn's static-auth-secret (use-auth-secret): each session gets TURN credentials that expire, instead of a password in --ice-servers"},
 	{"allowed-origins", "LIVECART_ALLOWED_ORIGINS", "", "comma-separated origins allowed for websocket and CORS (default: same origin only)"},
 	{"trusted-proxies", "LIVECART_TRUSTED_PROXIES", "", "comma-separated IP addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For names the client (default: none; X-Forwarded-For is ignored)"},
+	{"node-url", "LIVECART_NODE_URL", "", "with Redis: the base URL at which the other nodes reach this node (default http://<hostname>:<port of --addr>)"},
 	{"hold", "LIVECART_HOLD", "10m", "how long a cart item keeps its stock reserved (Go duration)"},
 	{"demo", "LIVECART_DEMO", "false", "guests on, a seeded stream \"demo\" with three products, and the URLs printed"},
 	{"guests", "LIVECART_GUESTS", "false", "allow POST /api/guest (on with --demo)"},
@@ -120,6 +124,7 @@ func ParseServe(args []string, getenv func(string) string, stderr io.Writer) (Co
 	c.TURNSecret = *vals["turn-secret"]
 	c.AllowedOrigins = list(get("allowed-origins"))
 	c.TrustedProxies = list(get("trusted-proxies"))
+	c.NodeURL = strings.TrimRight(get("node-url"), "/")
 	c.LogLevel = get("log-level")
 	c.LogFormat = get("log-format")
 	if c.UDPPort, err = strconv.Atoi(get("udp-port")); err != nil {
@@ -173,6 +178,11 @@ func (c Config) Validate() error {
 		u, err := url.Parse(o)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
 			errs = append(errs, fmt.Errorf("--allowed-origins / LIVECART_ALLOWED_ORIGINS: %q is not an origin such as https://shop.example", o))
+		}
+	}
+	if c.NodeURL != "" {
+		if u, err := url.Parse(c.NodeURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("--node-url / LIVECART_NODE_URL: %q is not an http(s) base URL such as http://10.0.0.7:8080", c.NodeURL))
 		}
 	}
 	if _, err := trustedProxies(c.TrustedProxies); err != nil {
@@ -250,3 +260,20 @@ func (b *boolValue) String() string {
 }
 func (b *boolValue) Set(v string) error { *b.p = v; return nil }
 func (b *boolValue) IsBoolFlag() bool   { return true }
+
+// nodeURL is where the other nodes reach this one: --node-url, or
+// http://<hostname>:<port of addr>.
+func nodeURL(cfg Config, hostname func() (string, error)) string {
+	if cfg.NodeURL != "" {
+		return cfg.NodeURL
+	}
+	host, err := hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	_, port, err := net.SplitHostPort(cfg.Addr)
+	if err != nil || port == "" {
+		port = "8080"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}

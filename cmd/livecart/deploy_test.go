@@ -125,7 +125,11 @@ func TestDeploymentFilesSetOnlyKnownVariables(t *testing.T) {
 						continue
 					}
 					for _, e := range c.Env {
-						names = append(names, e.Name)
+						// Kubernetes' own variables, referenced by $(NAME)
+						// from livecart's, are not livecart settings.
+						if strings.HasPrefix(e.Name, "LIVECART_") {
+							names = append(names, e.Name)
+						}
 					}
 					udp := false
 					for _, p := range c.Ports {

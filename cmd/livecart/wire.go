@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -53,6 +54,7 @@ func (a *app) wire(ctx context.Context) error {
 		PublicIP:   a.cfg.PublicIP,
 		ICEServers: a.cfg.ICEServers,
 		TURNSecret: a.cfg.TURNSecret,
+		NodeURL:    nodeURL(a.cfg, os.Hostname),
 	})
 	if err != nil {
 		broker.Close()
@@ -98,6 +100,7 @@ func (a *app) wire(ctx context.Context) error {
 	web.Routes(a.mux, web.Config{Guests: a.cfg.Guests})
 
 	a.goBackground(ctx, "cart", shop.Run)
+	a.goBackground(ctx, "stream", streams.Run)
 	a.closers = append(a.closers,
 		func(ctx context.Context) error {
 			err := rooms.Shutdown(ctx)
