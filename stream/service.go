@@ -153,6 +153,9 @@ type Service struct {
 	pending *api.Gate
 	queue   pendingQueue
 
+	countsMu sync.Mutex
+	told     map[string]bool // streams whose viewer count this node last told the store
+
 	mu      sync.Mutex
 	rooms   map[string]*room
 	closing bool
@@ -294,7 +297,14 @@ func (s *Service) View(ctx context.Context, id string) (View, error) {
 }
 
 func (s *Service) view(ctx context.Context, st Stream) (View, error) {
+	// WHEP viewers on every node: this node's now, the others' as they
+	// last told the store (every LeaseEvery).
 	v := View{ID: st.ID, Title: st.Title, Host: st.Host, Status: string(st.Status), Viewers: s.viewerCount(st.ID)}
+	if others, err := s.store.Viewers(ctx, st.ID, s.cfg.NodeID); err == nil {
+		v.Viewers += others
+	} else {
+		s.log.Warn("stream: reading other nodes' viewer counts", "stream", st.ID, "err", err)
+	}
 	if d := s.cfg.Decorator; d != nil {
 		if err := d.Decorate(ctx, &v); err != nil {
 			return View{}, fmt.Errorf("decorate stream %q: %w", st.ID, err)
@@ -415,6 +425,9 @@ func (s *Service) tend(ctx context.Context) error {
 	if err := s.store.Lease(ctx, s.cfg.NodeID, s.cfg.NodeURL, 3*s.cfg.LeaseEvery); err != nil {
 		return err
 	}
+	if err := s.store.SetViewers(ctx, s.cfg.NodeID, s.viewerCounts()); err != nil {
+		return err
+	}
 	all, err := s.store.List(ctx)
 	if err != nil {
 		return err
@@ -446,4 +459,33 @@ func (s *Service) tend(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// viewerCounts is this node's WHEP viewers of each stream it relays, with
+// a zero for each stream it told a count of before and relays no more.
+func (s *Service) viewerCounts() map[string]int {
+	s.mu.Lock()
+	ids := make([]string, 0, len(s.rooms))
+	for id := range s.rooms {
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	counts := make(map[string]int, len(ids))
+	for _, id := range ids {
+		counts[id] = s.viewerCount(id)
+	}
+	s.countsMu.Lock()
+	defer s.countsMu.Unlock()
+	for id := range s.told {
+		if _, ok := counts[id]; !ok {
+			counts[id] = 0
+		}
+	}
+	s.told = make(map[string]bool, len(counts))
+	for id, n := range counts {
+		if n > 0 {
+			s.told[id] = true
+		}
+	}
+	return counts
 }

@@ -67,6 +67,12 @@ type Store interface {
 	Release(ctx context.Context, node string) error
 	// Alive reports which of nodes hold a lease now.
 	Alive(ctx context.Context, nodes []string) (map[string]bool, error)
+	// SetViewers records node's count of WHEP viewers of each stream in
+	// counts (a zero forgets the stream's count on node).
+	SetViewers(ctx context.Context, node string, counts map[string]int) error
+	// Viewers sums the WHEP viewers of stream over the nodes that hold a
+	// lease, but node except (which knows its own count better).
+	Viewers(ctx context.Context, stream, except string) (int, error)
 }
 
 // Store and service sentinels.

@@ -13,13 +13,14 @@ type MemoryStore struct {
 	mu      sync.Mutex
 	streams map[string]Stream
 	leases  map[string]time.Time // node → lease end
+	viewers map[string]map[string]int // stream → node → WHEP viewers
 }
 
 var _ Store = (*MemoryStore)(nil)
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{streams: make(map[string]Stream), leases: make(map[string]time.Time)}
+	return &MemoryStore{streams: make(map[string]Stream), leases: make(map[string]time.Time), viewers: make(map[string]map[string]int)}
 }
 
 // Create implements Store.
@@ -126,4 +127,34 @@ func (m *MemoryStore) Alive(_ context.Context, nodes []string) (map[string]bool,
 		out[n] = now.Before(m.leases[n])
 	}
 	return out, nil
+}
+
+// SetViewers implements Store.
+func (m *MemoryStore) SetViewers(_ context.Context, node string, counts map[string]int) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for stream, n := range counts {
+		if n <= 0 {
+			delete(m.viewers[stream], node)
+			continue
+		}
+		if m.viewers[stream] == nil {
+			m.viewers[stream] = make(map[string]int)
+		}
+		m.viewers[stream][node] = n
+	}
+	return nil
+}
+
+// Viewers implements Store.
+func (m *MemoryStore) Viewers(_ context.Context, stream, except string) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now, total := time.Now(), 0
+	for node, n := range m.viewers[stream] {
+		if node != except && now.Before(m.leases[node]) {
+			total += n
+		}
+	}
+	return total, nil
 }

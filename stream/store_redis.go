@@ -230,3 +230,54 @@ func unavailableOr(err error, op string) error {
 	}
 	return unavailable(err, op)
 }
+
+const redisViewersKeyPf = "livecart:viewers:"
+
+// SetViewers implements Store: the hash livecart:viewers:{stream} holds
+// each node's count.
+func (s *RedisStore) SetViewers(ctx context.Context, node string, counts map[string]int) error {
+	if len(counts) == 0 {
+		return nil
+	}
+	pipe := s.rdb.Pipeline()
+	for stream, n := range counts {
+		key := redisViewersKeyPf + stream
+		if n <= 0 {
+			pipe.HDel(ctx, key, node)
+			continue
+		}
+		pipe.HSet(ctx, key, node, n)
+		pipe.Expire(ctx, key, 24*time.Hour)
+	}
+	_, err := pipe.Exec(ctx)
+	return unavailableOr(err, "set viewers")
+}
+
+// Viewers implements Store.
+func (s *RedisStore) Viewers(ctx context.Context, stream, except string) (int, error) {
+	m, err := s.rdb.HGetAll(ctx, redisViewersKeyPf+stream).Result()
+	if err != nil {
+		return 0, unavailable(err, "viewers")
+	}
+	if len(m) == 0 {
+		return 0, nil
+	}
+	nodes := make([]string, 0, len(m))
+	for n := range m {
+		if n != except {
+			nodes = append(nodes, n)
+		}
+	}
+	alive, err := s.Alive(ctx, nodes)
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for node, v := range m {
+		if node != except && alive[node] {
+			n, _ := strconv.Atoi(v)
+			total += n
+		}
+	}
+	return total, nil
+}

@@ -133,6 +133,39 @@ func testStore(t *testing.T, newStore func(t *testing.T) Store) {
 			t.Fatalf("GoLive on no stream: %v, want ErrNotFound", err)
 		}
 	})
+	t.Run("ViewersAcrossNodes", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		for _, n := range []string{"a", "b", "c"} {
+			if err := s.Lease(ctx, n, "http://"+n, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.SetViewers(ctx, "a", map[string]int{"s1": 3, "s2": 1}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetViewers(ctx, "b", map[string]int{"s1": 4}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetViewers(ctx, "c", map[string]int{"s1": 5}); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.Viewers(ctx, "s1", ""); err != nil || n != 12 {
+			t.Fatalf("Viewers(s1) = %d, %v; want 12", n, err)
+		}
+		if n, _ := s.Viewers(ctx, "s1", "a"); n != 9 {
+			t.Fatalf("Viewers(s1) but a = %d, want 9", n)
+		}
+		// A count of zero is forgotten; a node without a lease counts nothing.
+		_ = s.SetViewers(ctx, "b", map[string]int{"s1": 0})
+		_ = s.Release(ctx, "c")
+		if n, _ := s.Viewers(ctx, "s1", ""); n != 3 {
+			t.Fatalf("Viewers(s1) after = %d, want 3", n)
+		}
+		if n, _ := s.Viewers(ctx, "none", ""); n != 0 {
+			t.Fatalf("Viewers of nothing = %d", n)
+		}
+	})
 	t.Run("Leases", func(t *testing.T) {
 		s := newStore(t)
 		ctx := t.Context()

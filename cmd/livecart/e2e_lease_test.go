@@ -128,6 +128,10 @@ func TestE2ENodeLeases(t *testing.T) {
 			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96})
 		defer pub.close()
 		e2eUntil(t, id+" live on the third node", func() bool { return e2eGetStream(t, c.URL, id).Status == "live" })
+		// GET on any node counts the WHEP viewers of every node.
+		v := e2eWatch(t, origin.URL, id)
+		e2eUntil(t, id+"'s WHEP viewer counted on the third node", func() bool { return e2eGetStream(t, c.URL, id).Viewers == 1 })
+		v.close()
 		room, _ := e2eJoin(t, c.URL, id, "")
 		start := time.Now()
 		if i == 0 {

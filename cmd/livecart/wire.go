@@ -163,9 +163,6 @@ func (b *bridge) Decorate(ctx context.Context, v *stream.View) error {
 		}
 		v.Lineup = lineup
 	}
-	if b.rooms != nil {
-		v.Viewers = b.rooms.Viewers(ctx, v.ID)
-	}
 	return nil
 }
 
