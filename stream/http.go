@@ -38,6 +38,10 @@ func (s *Service) Routes(mux api.Router) {
 	mux.HandleFunc("DELETE /api/streams/{id}/whep/{session}", s.handleWHEPDelete)
 	mux.HandleFunc("PATCH /api/streams/{id}/whep/{session}", s.handleNoTrickle)
 	mux.HandleFunc("OPTIONS /api/streams/{id}/whep/{session}", s.handleResourceOptions)
+
+	// Between nodes: an edge relays a stream from its origin (node.go).
+	mux.HandleFunc("POST /api/streams/{id}/relay", s.handleRelay)
+	mux.HandleFunc("DELETE /api/streams/{id}/relay/{session}", s.handleRelayDelete)
 }
 
 func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {

@@ -21,6 +21,9 @@ type metrics struct {
 	pending          prometheus.Gauge
 	refused          *prometheus.CounterVec
 	evicted          prometheus.Counter
+	upstreams        prometheus.Gauge
+	edges            prometheus.Gauge
+	upstreamFailures prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -65,11 +68,23 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "livecart_stream_sessions_evicted_total",
 			Help: "Pending (not yet connected) sessions closed to make room for a new offer on a node at its bound.",
 		}),
+		upstreams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "livecart_stream_upstreams",
+			Help: "Upstreams this node holds as an edge: one session to the origin node per stream it relays from another node.",
+		}),
+		edges: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "livecart_stream_edge_sessions",
+			Help: "Sessions of edge nodes relaying streams from this node (not counted as viewers).",
+		}),
+		upstreamFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livecart_stream_upstream_failures_total",
+			Help: "Upstreams to an origin node that could not be opened (origin gone, refused, or not connected in time).",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.publishers, m.viewers, m.forwarded, m.bytes, m.retransmits, lost, m.keyframeRequests, m.keyframesServed, m.pending, m.refused, m.evicted} {
+	for _, c := range []prometheus.Collector{m.publishers, m.viewers, m.forwarded, m.bytes, m.retransmits, lost, m.keyframeRequests, m.keyframesServed, m.pending, m.refused, m.evicted, m.upstreams, m.edges, m.upstreamFailures} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

@@ -19,14 +19,40 @@ type room struct {
 	s  *Service
 	id string
 
-	mu          sync.Mutex
-	pub         *publisher
-	tracks      map[webrtc.RTPCodecType]*relayTrack
-	viewers     map[string]*viewer
+	mu      sync.Mutex
+	pub     *publisher
+	tracks  map[webrtc.RTPCodecType]*relayTrack
+	viewers map[string]*viewer
+	// edges are the sessions of edge nodes relaying this stream from here.
+	edges map[string]*viewer
+	// idleSince is when the room last had no viewer (zero while it has
+	// some): an edge lets go of a stream nobody watches.
+	idleSince   time.Time
 	grace       *time.Timer
 	graceGen    uint64
 	closed      bool
 	nextSession uint64
+}
+
+// idleLocked is how long the room has had no viewer (0 while it has
+// some). r.mu is held.
+func (r *room) idleLocked(now time.Time) time.Duration {
+	if len(r.viewers) > 0 {
+		return 0
+	}
+	if r.idleSince.IsZero() {
+		r.idleSince = now
+	}
+	return now.Sub(r.idleSince)
+}
+
+// touch restarts the idle clock of a room without viewers.
+func (r *room) touch(now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.viewers) == 0 {
+		r.idleSince = now
+	}
 }
 
 func (r *room) viewerCount() int {
@@ -55,12 +81,16 @@ func (s *Service) attach(id string, pub *publisher, chosen map[webrtc.RTPCodecTy
 	}
 	r := s.rooms[id]
 	if r == nil {
-		r = &room{s: s, id: id, tracks: map[webrtc.RTPCodecType]*relayTrack{}, viewers: map[string]*viewer{}}
+		r = &room{s: s, id: id, tracks: map[webrtc.RTPCodecType]*relayTrack{},
+			viewers: map[string]*viewer{}, edges: map[string]*viewer{}, idleSince: s.now()}
 		s.rooms[id] = r
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.pub != nil && r.pub.sub != pub.sub {
+	// A host's session replaces the same host's earlier one, or an
+	// upstream (the host came to this node); an upstream replaces an
+	// upstream (the origin moved), never a host's session.
+	if cur := r.pub; cur != nil && cur.upstream == "" && (pub.upstream != "" || cur.sub != pub.sub) {
 		return nil, nil, ErrBusy
 	}
 	old = r.pub
@@ -78,10 +108,12 @@ func (s *Service) attach(id string, pub *publisher, chosen map[webrtc.RTPCodecTy
 		if t != nil && !sameCodec(t.codec, c) {
 			// Viewers cannot switch codec without renegotiating: let them
 			// go (their players reconnect) and start a fresh track.
-			for vid, v := range r.viewers {
-				if v.uses(t) {
-					drop = append(drop, v)
-					delete(r.viewers, vid)
+			for _, m := range []map[string]*viewer{r.viewers, r.edges} {
+				for vid, v := range m {
+					if v.uses(t) {
+						drop = append(drop, v)
+						delete(m, vid)
+					}
 				}
 			}
 			t = nil
@@ -93,7 +125,11 @@ func (s *Service) attach(id string, pub *publisher, chosen map[webrtc.RTPCodecTy
 		t.setSession(pub.session)
 		pub.tracks[kind] = t
 	}
-	s.m.publishers.Inc()
+	if pub.upstream != "" {
+		s.m.upstreams.Inc()
+	} else {
+		s.m.publishers.Inc()
+	}
 	return old, drop, nil
 }
 
@@ -153,12 +189,21 @@ func (s *Service) expire(r *room, gen uint64) {
 	}
 }
 
+// takeViewersLocked empties the room of its viewers and edge sessions and
+// returns them.
 func (r *room) takeViewersLocked() []*viewer {
-	out := make([]*viewer, 0, len(r.viewers))
+	out := make([]*viewer, 0, len(r.viewers)+len(r.edges))
 	for _, v := range r.viewers {
 		out = append(out, v)
 	}
+	for _, v := range r.edges {
+		out = append(out, v)
+	}
+	if len(r.viewers) > 0 {
+		r.idleSince = r.s.now()
+	}
 	r.viewers = map[string]*viewer{}
+	r.edges = map[string]*viewer{}
 	return out
 }
 
@@ -189,14 +234,20 @@ func (r *room) closeAll() {
 	wg.Wait()
 }
 
-// addViewer registers v; false when the room closed meanwhile.
+// addViewer registers v, a viewer or an edge session; false when the room
+// closed meanwhile.
 func (r *room) addViewer(v *viewer) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
 		return false
 	}
+	if v.node != "" {
+		r.edges[v.id] = v
+		return true
+	}
 	r.viewers[v.id] = v
+	r.idleSince = time.Time{}
 	return true
 }
 
@@ -204,10 +255,17 @@ func (r *room) addViewer(v *viewer) bool {
 func (r *room) removeViewer(v *viewer) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.viewers[v.id] != v {
+	m := r.viewers
+	if v.node != "" {
+		m = r.edges
+	}
+	if m[v.id] != v {
 		return false
 	}
-	delete(r.viewers, v.id)
+	delete(m, v.id)
+	if v.node == "" && len(r.viewers) == 0 {
+		r.idleSince = r.s.now()
+	}
 	return true
 }
 

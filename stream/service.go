@@ -12,13 +12,14 @@ package stream
 
 import (
 	"context"
-	"slices"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -128,6 +129,14 @@ type Config struct {
 	// TURN allocation; default 1 h. A TURN server checks it when an
 	// allocation is made, so a session that outlives it keeps its relay.
 	TURNTTL time.Duration
+	// UpstreamTimeout bounds how long an edge (a node asked for WHEP on a
+	// stream live on another node) takes to open its upstream from the
+	// origin; a viewer's WHEP waits for it at most that long, then is
+	// answered 503 unavailable with Retry-After. Default 5 s.
+	UpstreamTimeout time.Duration
+	// EdgeLinger is how long an edge keeps its upstream of a stream after
+	// its last viewer left; default 10 s.
+	EdgeLinger time.Duration
 	// KeyframeInterval is the least time between two keyframe requests
 	// to a publisher, whatever the number of viewers asking; default 500 ms.
 	KeyframeInterval time.Duration
@@ -156,11 +165,22 @@ type Service struct {
 	countsMu sync.Mutex
 	told     map[string]bool // streams whose viewer count this node last told the store
 
+	// httpc carries node-to-node requests (upstreams).
+	httpc *http.Client
+
 	mu      sync.Mutex
 	rooms   map[string]*room
+	uplinks map[string]*uplink // streams this node relays, or tried to, from another node
 	closing bool
 
+	// judgeAfter is when this node may next judge other nodes' leases:
+	// after the store failed, every node needs a lease period to renew
+	// its lease before a missing one means a dead node. Only Run's
+	// goroutine uses it.
+	judgeAfter time.Time
+
 	timers   sync.WaitGroup // grace timers that fired and are running
+	dials    sync.WaitGroup // upstreams being opened, and earlier ones being closed
 	shutdown sync.Once
 }
 
@@ -185,6 +205,8 @@ func New(cfg Config) (*Service, error) {
 	def(&cfg.ConnectTimeout, 15*time.Second)
 	def(&cfg.KeyframeInterval, 500*time.Millisecond)
 	def(&cfg.TURNTTL, time.Hour)
+	def(&cfg.UpstreamTimeout, 5*time.Second)
+	def(&cfg.EdgeLinger, 10*time.Second)
 	if cfg.MaxPendingPerClient <= 0 {
 		cfg.MaxPendingPerClient = defaultMaxPendingPerClient
 	}
@@ -218,7 +240,11 @@ func New(cfg Config) (*Service, error) {
 	return &Service{
 		cfg: cfg, log: cfg.Log, store: cfg.Store, m: m, eng: eng, now: cfg.Now, ice: ice,
 		pending: api.NewGate("unconnected WebRTC sessions", cfg.MaxPendingPerClient, cfg.MaxPending),
-		udp:     udp, closed: make(chan struct{}), rooms: make(map[string]*room),
+		udp:     udp, closed: make(chan struct{}), rooms: make(map[string]*room), uplinks: make(map[string]*uplink),
+		httpc: &http.Client{
+			Timeout:       cfg.UpstreamTimeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
 	}, nil
 }
 
@@ -255,6 +281,7 @@ func (s *Service) Shutdown(ctx context.Context) error {
 			}
 			wg.Wait()
 			s.timers.Wait()
+			s.dials.Wait()
 		}()
 		select {
 		case <-done:
@@ -386,6 +413,10 @@ func (s *Service) Node() string { return s.cfg.NodeID }
 // until ctx ends: every LeaseEvery it renews the lease, and a live stream
 // whose origin node holds none (it crashed, was killed or cut off) is
 // marked offline and its room told. Only the first node to see it does so.
+// It also keeps this node's rooms in step with their streams (tendRooms),
+// and, eight times as often, looks up the origin of each stream whose
+// room here waits for a publisher, so that its viewers resume soon after
+// the host publishes again to another node.
 // At the end Run drops the lease, so that the others see at once that this
 // node's streams have no origin. Call it once; it returns when ctx ends.
 func (s *Service) Run(ctx context.Context) error {
@@ -398,8 +429,11 @@ func (s *Service) Run(ctx context.Context) error {
 			s.log.Warn("stream: dropping this node's lease", "err", err)
 		}
 	}()
+	// Rooms waiting for a publisher look for a new origin more often.
+	fast := time.NewTicker(max(s.cfg.LeaseEvery/followRate, time.Millisecond))
+	defer fast.Stop()
 	failing := false
-	for {
+	tend := func() {
 		err := s.tend(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:
@@ -409,10 +443,16 @@ func (s *Service) Run(ctx context.Context) error {
 			s.log.Info("stream: node lease and origin checks work again")
 			failing = false
 		}
+	}
+	tend()
+	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-fast.C:
+			s.followWaiting(ctx)
 		case <-t.C:
+			tend()
 		}
 	}
 }
@@ -423,6 +463,7 @@ func (s *Service) tend(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.LeaseEvery)
 	defer cancel()
 	if err := s.store.Lease(ctx, s.cfg.NodeID, s.cfg.NodeURL, 3*s.cfg.LeaseEvery); err != nil {
+		s.judgeAfter = s.now().Add(4 * s.cfg.LeaseEvery)
 		return err
 	}
 	if err := s.store.SetViewers(ctx, s.cfg.NodeID, s.viewerCounts()); err != nil {
@@ -438,17 +479,20 @@ func (s *Service) tend(ctx context.Context) error {
 			origins = append(origins, st.Origin)
 		}
 	}
-	if len(origins) == 0 {
+	defer s.tendRooms(ctx, all)
+	if len(origins) == 0 || s.now().Before(s.judgeAfter) {
 		return nil
 	}
 	alive, err := s.store.Alive(ctx, origins)
 	if err != nil {
 		return err
 	}
-	for _, st := range all {
+	for i, st := range all {
 		if st.Status != Live || st.Origin == "" || st.Origin == s.cfg.NodeID || alive[st.Origin] {
 			continue
 		}
+		// Whoever sets it offline, nothing comes from that origin now.
+		all[i].Status = Offline
 		done, err := s.store.Abandon(ctx, st.ID, st.Origin)
 		if err != nil {
 			return err

@@ -67,6 +67,9 @@ type Store interface {
 	Release(ctx context.Context, node string) error
 	// Alive reports which of nodes hold a lease now.
 	Alive(ctx context.Context, nodes []string) (map[string]bool, error)
+	// NodeURL returns the URL node holds its lease with; ErrNodeGone when
+	// it holds none.
+	NodeURL(ctx context.Context, node string) (string, error)
 	// SetViewers records node's count of WHEP viewers of each stream in
 	// counts (a zero forgets the stream's count on node).
 	SetViewers(ctx context.Context, node string, counts map[string]int) error
@@ -82,6 +85,7 @@ var (
 	ErrEnded    = api.New(api.Conflict, "this stream has ended")
 	ErrOffline  = api.New(api.StreamOffline, "nobody is publishing this stream")
 	ErrBusy     = api.New(api.Conflict, "another publisher is live on this stream")
+	ErrNodeGone = api.New(api.Unavailable, "the stream's origin node holds no lease")
 )
 
 var idPattern = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)

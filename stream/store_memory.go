@@ -12,7 +12,8 @@ import (
 type MemoryStore struct {
 	mu      sync.Mutex
 	streams map[string]Stream
-	leases  map[string]time.Time // node → lease end
+	leases  map[string]time.Time      // node → lease end
+	urls    map[string]string         // node → the URL of its lease
 	viewers map[string]map[string]int // stream → node → WHEP viewers
 }
 
@@ -20,7 +21,7 @@ var _ Store = (*MemoryStore)(nil)
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{streams: make(map[string]Stream), leases: make(map[string]time.Time), viewers: make(map[string]map[string]int)}
+	return &MemoryStore{streams: make(map[string]Stream), leases: make(map[string]time.Time), urls: make(map[string]string), viewers: make(map[string]map[string]int)}
 }
 
 // Create implements Store.
@@ -102,11 +103,22 @@ func (m *MemoryStore) Abandon(_ context.Context, id, node string) (bool, error) 
 }
 
 // Lease implements Store.
-func (m *MemoryStore) Lease(_ context.Context, node, _ string, ttl time.Duration) error {
+func (m *MemoryStore) Lease(_ context.Context, node, url string, ttl time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.leases[node] = time.Now().Add(ttl)
+	m.urls[node] = url
 	return nil
+}
+
+// NodeURL implements Store.
+func (m *MemoryStore) NodeURL(_ context.Context, node string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !time.Now().Before(m.leases[node]) {
+		return "", fmt.Errorf("node %q: %w", node, ErrNodeGone)
+	}
+	return m.urls[node], nil
 }
 
 // Release implements Store.
@@ -114,6 +126,7 @@ func (m *MemoryStore) Release(_ context.Context, node string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.leases, node)
+	delete(m.urls, node)
 	return nil
 }
 

@@ -224,6 +224,18 @@ func (s *RedisStore) Alive(ctx context.Context, nodes []string) (map[string]bool
 	return out, nil
 }
 
+// NodeURL implements Store: the value of node's lease key.
+func (s *RedisStore) NodeURL(ctx context.Context, node string) (string, error) {
+	url, err := s.rdb.Get(ctx, redisNodeKeyPf+node).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("node %q: %w", node, ErrNodeGone)
+	}
+	if err != nil {
+		return "", unavailable(err, "node url")
+	}
+	return url, nil
+}
+
 func unavailableOr(err error, op string) error {
 	if err == nil {
 		return nil

@@ -176,11 +176,20 @@ func testStore(t *testing.T, newStore func(t *testing.T) Store) {
 		if err != nil || !alive["node-a"] || alive["node-b"] {
 			t.Fatalf("Alive = %v, %v; want node-a only", alive, err)
 		}
+		if url, err := s.NodeURL(ctx, "node-a"); err != nil || url != "http://a:8080" {
+			t.Fatalf("NodeURL(node-a) = %q, %v; want http://a:8080", url, err)
+		}
+		if _, err := s.NodeURL(ctx, "node-b"); !errors.Is(err, ErrNodeGone) {
+			t.Fatalf("NodeURL of a node without a lease: %v, want ErrNodeGone", err)
+		}
 		if err := s.Release(ctx, "node-a"); err != nil {
 			t.Fatal(err)
 		}
 		if alive, _ := s.Alive(ctx, []string{"node-a"}); alive["node-a"] {
 			t.Fatal("a released lease is alive")
+		}
+		if _, err := s.NodeURL(ctx, "node-a"); !errors.Is(err, ErrNodeGone) {
+			t.Fatalf("NodeURL of a released node: %v, want ErrNodeGone", err)
 		}
 		// A lease that is not renewed lapses by itself.
 		if err := s.Lease(ctx, "node-c", "http://c:8080", 50*time.Millisecond); err != nil {

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -18,9 +19,13 @@ import (
 // kind the stream has. Its writer and RTCP goroutines start when the peer
 // connects; until then it holds a pending slot (see admit).
 type viewer struct {
-	s       *Service
-	id      string // 128 random bits: the WHEP resource, and the right to DELETE it
-	room    *room
+	s    *Service
+	id   string // 128 random bits: the WHEP resource, and the right to DELETE it
+	room *room
+	// node is the edge node this session relays the stream to; "" for a
+	// viewer. A node session is not a viewer: it is not counted, takes no
+	// pending slot and has a metric of its own.
+	node    string
 	pc      *webrtc.PeerConnection
 	downs   []*downTrack
 	senders []*webrtc.RTPSender // senders[i] carries downs[i]
@@ -77,7 +82,11 @@ func (v *viewer) close() {
 		_ = v.pc.Close()
 		v.wg.Wait()
 		v.unpend()
-		v.s.m.viewers.Dec()
+		if v.node != "" {
+			v.s.m.edges.Dec()
+		} else {
+			v.s.m.viewers.Dec()
+		}
 	})
 }
 
@@ -122,7 +131,7 @@ func (s *Service) handleWHEP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	v, answer, err := s.watch(r.Context(), id, api.ClientOf(r), offer)
+	v, answer, err := s.watchHere(r.Context(), st, api.ClientOf(r), offer)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -138,6 +147,32 @@ func (s *Service) handleWHEP(w http.ResponseWriter, r *http.Request) {
 // on this node, within client's bound of pending sessions. On error
 // nothing is left allocated.
 func (s *Service) watch(ctx context.Context, id, client, offer string) (*viewer, string, error) {
+	return s.join(ctx, id, client, "", offer)
+}
+
+// watchHere is watch on this node, which relays st from its origin
+// first when st is live on another node (this node is then an edge).
+func (s *Service) watchHere(ctx context.Context, st Stream, client, offer string) (*viewer, string, error) {
+	for attempt := 0; ; attempt++ {
+		edge := st.Status == Live && st.Origin != "" && st.Origin != s.cfg.NodeID && !s.relaysFrom(st.ID, st.Origin)
+		if edge {
+			if err := s.relayFrom(ctx, st); err != nil {
+				return nil, "", err
+			}
+		}
+		v, answer, err := s.watch(ctx, st.ID, client, offer)
+		// The edge may have let go of an idle stream just then: once more.
+		if err == nil || !edge || attempt > 0 || !errors.Is(err, ErrOffline) {
+			return v, answer, err
+		}
+	}
+}
+
+// join negotiates an offer against the stream's tracks on this node: a
+// viewer's (node "", within client's bound of pending sessions) or an edge
+// node's (outside the bound, not counted as a viewer). On error nothing is
+// left allocated.
+func (s *Service) join(ctx context.Context, id, client, node, offer string) (*viewer, string, error) {
 	if s.isClosing() {
 		return nil, "", errShutdown
 	}
@@ -159,18 +194,28 @@ func (s *Service) watch(ctx context.Context, id, client, offer string) (*viewer,
 		return nil, "", ErrOffline
 	}
 
-	slot, release, err := s.admit(client)
-	if err != nil {
-		return nil, "", err
+	var slot *pendingSlot
+	release := func() {}
+	if node == "" {
+		var err error
+		if slot, release, err = s.admit(client); err != nil {
+			return nil, "", err
+		}
 	}
 	pc, err := s.eng.view.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		release()
 		return nil, "", err
 	}
-	s.m.viewers.Inc()
-	v := &viewer{s: s, id: randomID(16), room: r, pc: pc, unpend: release}
-	slot.setEvict(v.close)
+	if node != "" {
+		s.m.edges.Inc()
+	} else {
+		s.m.viewers.Inc()
+	}
+	v := &viewer{s: s, id: randomID(16), room: r, pc: pc, node: node, unpend: release}
+	if slot != nil {
+		slot.setEvict(v.close)
+	}
 	fail := func(err error) (*viewer, string, error) {
 		v.close()
 		return nil, "", err
@@ -265,7 +310,11 @@ func (v *viewer) readRTCP(d *downTrack, sender *webrtc.RTPSender) {
 					}
 				}
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				d.t.requestKeyframe("viewer")
+				reason := "viewer"
+				if v.node != "" {
+					reason = "edge"
+				}
+				d.t.requestKeyframe(reason)
 			}
 		}
 		if nacked {

@@ -13,8 +13,10 @@ import (
 	"github.com/livecart/livecart/auth"
 )
 
-// publisher is one WHIP session: the host's PeerConnection and the
-// goroutines reading its tracks into the room's relay tracks.
+// publisher is what feeds a room's relay tracks: a WHIP session (the
+// host's PeerConnection) or, on an edge, an upstream (this node's client
+// PeerConnection to the stream's origin node); and the goroutines reading
+// its tracks into the relay tracks.
 type publisher struct {
 	s       *Service
 	id      string // the resource id in the WHIP Location
@@ -24,7 +26,14 @@ type publisher struct {
 	session uint64 // set by attach
 	tracks  map[webrtc.RTPCodecType]*relayTrack
 
+	// upstream is the origin node of an upstream session, "" for WHIP;
+	// leave, when set, tells the origin the session is over.
+	upstream string
+	leave    func()
+
 	connected atomic.Bool
+	up        chan struct{} // closed when the peer connects
+	done      chan struct{} // closed when the publisher is closed
 	timer     *time.Timer
 	unpend    func() // releases the pending slot; idempotent
 
@@ -54,7 +63,7 @@ func (p *publisher) close() {
 	p.once.Do(func() {
 		p.mu.Lock()
 		p.closed = true
-		timer, attached := p.timer, p.room != nil
+		timer, attached, leave := p.timer, p.room != nil, p.leave
 		p.mu.Unlock()
 		if timer != nil {
 			timer.Stop()
@@ -62,10 +71,25 @@ func (p *publisher) close() {
 		_ = p.pc.Close()
 		p.wg.Wait()
 		p.unpend()
-		if attached {
+		close(p.done)
+		if leave != nil {
+			leave()
+		}
+		switch {
+		case !attached:
+		case p.upstream != "":
+			p.s.m.upstreams.Dec()
+		default:
 			p.s.m.publishers.Dec()
 		}
 	})
+}
+
+// newPublisher returns a publisher of pc, not started; unpend releases its
+// pending slot.
+func (s *Service) newPublisher(pc *webrtc.PeerConnection, sub, upstream string, unpend func()) *publisher {
+	return &publisher{s: s, id: randomID(16), sub: sub, pc: pc, upstream: upstream, unpend: unpend,
+		claimed: map[webrtc.RTPCodecType]bool{}, up: make(chan struct{}), done: make(chan struct{})}
 }
 
 // handleWHIP is POST /api/streams/{id}/whip.
@@ -114,7 +138,7 @@ func (s *Service) publish(ctx context.Context, st Stream, sub, client, offer str
 	}
 	if r := s.room(st.ID); r != nil {
 		r.mu.Lock()
-		busy := r.pub != nil && r.pub.sub != sub
+		busy := r.pub != nil && r.pub.upstream == "" && r.pub.sub != sub
 		r.mu.Unlock()
 		if busy {
 			return nil, "", ErrBusy
@@ -129,7 +153,7 @@ func (s *Service) publish(ctx context.Context, st Stream, sub, client, offer str
 		release()
 		return nil, "", err
 	}
-	pub := &publisher{s: s, id: randomID(16), sub: sub, pc: pc, unpend: release, claimed: map[webrtc.RTPCodecType]bool{}}
+	pub := s.newPublisher(pc, sub, "", release)
 	slot.setEvict(pub.close)
 	pub.start()
 	answer, chosen, err := s.answerPublisher(ctx, pc, offer)
@@ -211,7 +235,9 @@ func (p *publisher) start() {
 	p.pc.OnConnectionStateChange(func(cs webrtc.PeerConnectionState) {
 		switch cs {
 		case webrtc.PeerConnectionStateConnected:
-			p.connected.Store(true)
+			if !p.connected.Swap(true) {
+				close(p.up)
+			}
 			p.unpend()
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 			p.gone()

@@ -52,6 +52,8 @@ var (
 	creators      = access{allow: "host owner admin"}
 	orderManagers = access{allow: "buyer owner admin"}
 	cartCheckout  = access{allow: "viewer buyer mod mod@s2 host owner admin admin@s2"}
+	// nodesOnly: only another node, with a node token for the stream.
+	nodesOnly = access{allow: ""}
 )
 
 // routeTable is who may call every route the server registers. A route
@@ -80,6 +82,10 @@ var routeTable = map[string]access{
 	"DELETE /api/streams/{id}/whep/{session}":  everyone,
 	"PATCH /api/streams/{id}/whep/{session}":   everyone,
 	"OPTIONS /api/streams/{id}/whep/{session}": everyone,
+
+	// An edge node relays a stream from its origin.
+	"POST /api/streams/{id}/relay":             nodesOnly,
+	"DELETE /api/streams/{id}/relay/{session}": nodesOnly,
 
 	"PUT /api/products/{sku}":           owners,
 	"GET /api/products/{sku}":           everyone,
