@@ -21,11 +21,22 @@ const (
 const maxFrameOut = 64 << 10
 
 // frame is one queued message: the shared encoded bytes of a broadcast
-// (never modified) and its position, when it has one.
+// (never modified) and its position, when it has one; or a tick's whole
+// frame, shared by every connection that receives it (shared set, data
+// nil).
 type frame struct {
 	data   []byte
+	shared *sharedFrame
 	offset uint64
 	epoch  string
+}
+
+// msgs is the number of messages f holds.
+func (f *frame) msgs() int {
+	if f.shared != nil {
+		return f.shared.msgs
+	}
+	return 1
 }
 
 // stateEntry is the latest pending value of one piece of state.
@@ -51,6 +62,7 @@ type client struct {
 
 	mu        sync.Mutex
 	queue     []frame
+	queued    int // messages in queue
 	states    []stateEntry
 	ready     bool   // welcome queued: the writer may write
 	minOffset uint64 // offset events at or below this (same epoch) are duplicates
@@ -58,6 +70,12 @@ type client struct {
 	closeCode int
 	closeText string
 	flushing  bool // on close, write what is queued first
+
+	// Skipped lines (tick.go), under the hub's lock: the class's count up
+	// to which this connection has been told or joined, and its own lines
+	// counted there that it did receive.
+	skipBase uint64
+	skipOwn  uint64
 
 	// reader-only state
 	bad []time.Time
@@ -74,7 +92,6 @@ func newClient(r *Rooms, h *hub, conn *websocket.Conn, p *auth.Principal, rank a
 		wake:     make(chan struct{}, 1),
 		readDone: make(chan struct{}),
 		done:     make(chan struct{}),
-		queue:    make([]frame, 0, 16),
 	}
 }
 
@@ -111,16 +128,78 @@ func (c *client) push(p Publication) {
 	f := frame{data: p.Data, offset: p.Offset, epoch: p.Epoch}
 	if p.Kind == KindState && p.Key != "" {
 		c.setStateLocked(p.Key, f)
-	} else if len(c.queue) >= c.rooms.cfg.SendQueue {
-		c.closeLocked(closeTryLater, "too slow: messages were not read in time", false)
+	} else if !c.queueLocked(f) {
 		c.mu.Unlock()
-		c.rooms.metrics.slowDrops.Inc()
 		return
-	} else {
-		c.queue = append(c.queue, f)
 	}
 	c.mu.Unlock()
 	c.signal()
+}
+
+// queueLocked adds f to the queue, or, when a queue that is not empty
+// would hold more than SendQueue messages, drops the connection (1013) and
+// reports false.
+func (c *client) queueLocked(f frame) bool {
+	if c.queued > 0 && c.queued+f.msgs() > c.rooms.cfg.SendQueue {
+		c.closeLocked(closeTryLater, "too slow: messages were not read in time", false)
+		c.rooms.metrics.slowDrops.Inc()
+		return false
+	}
+	c.queue = append(c.queue, f)
+	c.queued += f.msgs()
+	return true
+}
+
+// pushShared queues a tick's shared frame f when the connection can take
+// it as it is: ready, nothing else pending, none of its messages already
+// queued (offsets lo to hi of epoch), and, when it tells skipped lines
+// (tell), told up to the class's last count sk. It reports false when the
+// connection needs the messages one by one instead, and behind when that
+// is because its writer has not yet taken what was queued before. Called
+// under the hub's lock.
+func (c *client) pushShared(f *sharedFrame, lo, hi uint64, epoch string, tell bool, sk *skipCount) (ok, behind bool) {
+	c.mu.Lock()
+	if c.closeCode != 0 {
+		c.mu.Unlock()
+		return true, false
+	}
+	if len(c.queue) != 0 || len(c.states) != 0 {
+		c.mu.Unlock()
+		return false, c.ready
+	}
+	if !c.ready || (lo != 0 && epoch == c.epoch && lo <= c.minOffset) ||
+		(tell && (c.skipBase != sk.told || c.skipOwn != 0)) {
+		c.mu.Unlock()
+		return false, false
+	}
+	if !c.queueLocked(frame{shared: f}) {
+		c.mu.Unlock()
+		return true, false
+	}
+	if hi != 0 {
+		c.minOffset, c.epoch = hi, epoch
+	}
+	if tell {
+		c.skipBase = sk.total
+	}
+	c.mu.Unlock()
+	c.signal()
+	return true, false
+}
+
+// skipped is the count of the skipped message this connection receives in
+// a tick sent to it one by one: 0 when the class is not told this tick
+// (tell false), else the lines skipped since it was last told, less its
+// own lines it received (own of them in this tick). Called under the
+// hub's lock.
+func (c *client) skipped(sk *skipCount, tell bool, own uint64) uint64 {
+	if !tell {
+		c.skipOwn += own
+		return 0
+	}
+	n := int64(sk.total) - int64(c.skipBase) - int64(c.skipOwn) - int64(own)
+	c.skipBase, c.skipOwn = sk.total, 0
+	return uint64(max(0, n))
 }
 
 func (c *client) setStateLocked(key string, f frame) {
@@ -166,6 +245,7 @@ func (c *client) start(welcome []byte, missed []Publication, extra [][]byte, top
 		}
 	}
 	c.queue, c.states = q, states
+	c.queued = len(q)
 	c.minOffset, c.epoch = top, epoch
 	for _, f := range q {
 		if f.offset != 0 && f.epoch == epoch && f.offset > c.minOffset {
@@ -192,7 +272,7 @@ func (c *client) closeLocked(code int, text string, flush bool) {
 	}
 	c.closeCode, c.closeText, c.flushing = code, text, flush
 	if !flush {
-		c.queue, c.states = nil, nil
+		c.queue, c.states, c.queued = nil, nil, 0
 	}
 	c.signal()
 }
@@ -210,6 +290,7 @@ func (c *client) take(q []frame, s []stateEntry) ([]frame, []stateEntry, int, st
 	}
 	clear(c.queue)
 	c.queue = c.queue[:0]
+	c.queued = 0
 	c.states = c.states[:0]
 	return q, s, c.closeCode, c.closeText
 }
@@ -228,6 +309,13 @@ func (c *client) writeLoop() {
 		select {
 		case <-c.wake:
 		case <-c.readDone:
+			// The reader is gone; a close it asked for (1008) still goes
+			// out, after what it asked to be written first.
+			if q, s, code, text := c.take(q[:0], s[:0]); code != 0 {
+				if c.write(q, s) == nil {
+					c.writeClose(code, text)
+				}
+			}
 			return
 		case <-ping.C:
 			_ = c.conn.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
@@ -285,9 +373,26 @@ func (c *client) write(q []frame, s []stateEntry) error {
 		return err
 	}
 	for _, f := range q {
-		if err := put(f.data); err != nil {
-			return err
+		if f.shared == nil {
+			if err := put(f.data); err != nil {
+				return err
+			}
+			continue
 		}
+		// A shared frame goes out as it is, after what was coalesced.
+		if w != nil {
+			if err := w.Close(); err != nil {
+				return err
+			}
+			w = nil
+		}
+		if f.shared.pm != nil {
+			if err := c.conn.WritePreparedMessage(f.shared.pm); err != nil {
+				return err
+			}
+		}
+		msgs += f.shared.msgs
+		frames++
 	}
 	for _, e := range s {
 		if err := put(e.data); err != nil {
@@ -296,6 +401,9 @@ func (c *client) write(q []frame, s []stateEntry) error {
 	}
 	c.rooms.metrics.sent.Add(float64(msgs))
 	c.rooms.metrics.frames.Add(float64(frames))
+	if w == nil {
+		return nil
+	}
 	return w.Close()
 }
 

@@ -69,6 +69,19 @@ type Config struct {
 	Burst         int
 	// HistorySize is the history window per stream (default 200).
 	HistorySize int
+	// LineBudget is the line budget of a busy room: the chat lines
+	// and questions each viewer receives live at most a second (default
+	// 8), picked fairly across their senders; the rest are counted in
+	// skipped messages. Lines of staff, answers, a viewer's own lines and,
+	// for staff, questions are never dropped (contract section 6, "Busy
+	// rooms"). History and recovery keep every line.
+	LineBudget int
+	// Tick is the least time between two frames a room sends to everyone
+	// (default 50ms): what arrives within it goes out together, encoded
+	// once. A room that has been quiet for a tick sends at once; while a
+	// quarter of its connections have not yet written the last frame when
+	// the next is due, the room stretches the interval, up to four times.
+	Tick time.Duration
 	// SendQueue bounds the messages waiting for one connection; a viewer
 	// whose queue overflows is dropped with 1013 (default 256).
 	SendQueue int
@@ -137,6 +150,8 @@ func (c *Config) defaults() error {
 	setDefault(&c.RatePerSecond, 1)
 	setDefault(&c.Burst, 5)
 	setDefault(&c.HistorySize, 200)
+	setDefault(&c.LineBudget, 8)
+	setDefault(&c.Tick, 50*time.Millisecond)
 	setDefault(&c.SendQueue, 256)
 	setDefault(&c.SocketSendBuffer, 64<<10)
 	setDefault(&c.MaxFrame, 4096)

@@ -157,6 +157,9 @@ func mustRoom(tb testing.TB, b Broker, cfg Config) *room {
 	if cfg.ViewersEvery == 0 {
 		cfg.ViewersEvery = 50 * time.Millisecond
 	}
+	if cfg.Tick == 0 {
+		cfg.Tick = 5 * time.Millisecond
+	}
 	r, err := New(cfg)
 	if err != nil {
 		tb.Fatal(err)
@@ -369,6 +372,23 @@ func (c *wsc) closeErr() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.err
+}
+
+// waitTicked waits until stream's hub has sent everything that arrived
+// (no tick pending).
+func (rm *room) waitTicked(tb testing.TB, stream string) {
+	tb.Helper()
+	eventually(tb, "the room's tick sent", func() bool {
+		rm.mu.Lock()
+		h := rm.hubs[stream]
+		rm.mu.Unlock()
+		if h == nil {
+			return true
+		}
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return !h.armed && len(h.pending) == 0
+	})
 }
 
 // eventually polls cond until it holds or wait passes.

@@ -44,6 +44,7 @@ const (
 	typeSlow      = "slow"
 	typeOffer     = "offer"
 	typeCoupon    = "coupon"
+	typeSkipped   = "skipped"
 )
 
 // Error codes of error messages.

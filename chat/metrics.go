@@ -12,6 +12,7 @@ type metrics struct {
 	sent         prometheus.Counter
 	frames       prometheus.Counter
 	slowDrops    prometheus.Counter
+	skipped      prometheus.Counter
 	brokerErrors *prometheus.CounterVec
 }
 
@@ -29,6 +30,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		slowDrops: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "livecart_room_slow_drops_total", Help: "Connections dropped with 1013 for not reading fast enough.",
 		}),
+		skipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livecart_room_lines_skipped_total", Help: "Chat lines and questions a busy room did not send live to its viewers (once per room on this node, not per viewer).",
+		}),
 		brokerErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "livecart_room_broker_errors_total", Help: "Failed broker operations, by operation.",
 		}, []string{"op"}),
@@ -36,7 +40,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.connections, m.sent, m.frames, m.slowDrops, m.brokerErrors} {
+	for _, c := range []prometheus.Collector{m.connections, m.sent, m.frames, m.slowDrops, m.skipped, m.brokerErrors} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {

@@ -47,7 +47,6 @@ func (c *client) readLoop() {
 	extend := func() { _ = c.conn.SetReadDeadline(time.Now().Add(cfg.PongTimeout)) }
 	extend()
 	c.conn.SetPongHandler(func(string) error { extend(); return nil })
-	buf := make([]byte, cfg.MaxFrame+1)
 	reacts := rate.NewLimiter(reactRate, reactRate)
 	for {
 		mt, rd, err := c.conn.NextReader()
@@ -55,31 +54,46 @@ func (c *client) readLoop() {
 			return
 		}
 		extend()
-		n, err := io.ReadFull(rd, buf)
-		if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		// A frame is read into a buffer of the rooms' pool: an idle
+		// connection holds none.
+		buf := c.rooms.readBuf()
+		stop := c.readFrame(mt, rd, *buf, reacts)
+		c.rooms.readBufs.Put(buf)
+		if stop {
 			return
 		}
-		if n > cfg.MaxFrame {
-			if _, err := io.Copy(io.Discard, rd); err != nil {
-				return
-			}
-			c.send(errorFrame(codeTooLong, "frames are at most "+itoa(cfg.MaxFrame)+" bytes"))
+	}
+}
+
+// readFrame reads one frame of type mt from rd into buf and answers each
+// of its lines. It reports whether the connection is to stop reading.
+func (c *client) readFrame(mt int, rd io.Reader, buf []byte, reacts *rate.Limiter) bool {
+	limit := c.rooms.cfg.MaxFrame
+	n, err := io.ReadFull(rd, buf)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return true
+	}
+	if n > limit {
+		if _, err := io.Copy(io.Discard, rd); err != nil {
+			return true
+		}
+		c.send(errorFrame(codeTooLong, "frames are at most "+itoa(limit)+" bytes"))
+		return false
+	}
+	if mt != websocket.TextMessage {
+		c.reply(c.malformed("frames must be text"))
+		return false
+	}
+	for ln := range bytes.SplitSeq(buf[:n], newline) {
+		if len(bytes.TrimSpace(ln)) == 0 {
 			continue
 		}
-		if mt != websocket.TextMessage {
-			c.reply(c.malformed("frames must be text"))
-			continue
-		}
-		for ln := range bytes.SplitSeq(buf[:n], newline) {
-			if len(bytes.TrimSpace(ln)) == 0 {
-				continue
-			}
-			c.reply(c.handle(ln, reacts))
-			if c.closing() {
-				return
-			}
+		c.reply(c.handle(ln, reacts))
+		if c.closing() {
+			return true
 		}
 	}
+	return false
 }
 
 func (c *client) reply(data []byte) {

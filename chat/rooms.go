@@ -4,9 +4,12 @@
 //
 // Rooms serves GET /api/streams/{id}/ws. Each stream with viewers on this
 // node has a hub; hubs of every node meet through a Broker (in memory for
-// one node, Redis for many). A broadcast is encoded once and its bytes are
-// shared by every connection's queue; each connection has one writer
-// goroutine that coalesces what is queued into frames.
+// one node, Redis for many). A hub sends what arrives for everyone in
+// ticks (tick.go): a busy room's line budget (budget.go) picks the chat
+// lines that go out live, and each tick is encoded once into a websocket
+// frame that every connection up to date writes as it is. Each connection
+// has one writer goroutine, fed by a bounded queue, that writes those
+// shared frames and coalesces what was queued for it alone.
 package chat
 
 import (
@@ -40,6 +43,12 @@ type Rooms struct {
 	upgrader websocket.Upgrader
 	out      *outbox
 	conns    *api.Gate
+	// readBufs holds the buffers frames are read into (MaxFrame+1 bytes).
+	readBufs sync.Pool
+	// oneByOne makes every connection receive a tick's messages one by
+	// one, never a shared frame (tests compare the two). Set before the
+	// first connection.
+	oneByOne bool
 
 	mu       sync.Mutex
 	hubs     map[string]*hub
@@ -81,6 +90,15 @@ func New(cfg Config) (*Rooms, error) {
 // Routes registers GET /api/streams/{id}/ws on mux.
 func (r *Rooms) Routes(mux api.Router) {
 	mux.HandleFunc("GET /api/streams/{id}/ws", r.serveWS)
+}
+
+// readBuf returns a buffer for one client frame, from the pool.
+func (r *Rooms) readBuf() *[]byte {
+	if b, ok := r.readBufs.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, r.cfg.MaxFrame+1)
+	return &b
 }
 
 func (r *Rooms) brokerError(op string, err error) {

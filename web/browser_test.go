@@ -92,13 +92,22 @@ func TestPagesInBrowser(t *testing.T) {
 		})
 	}
 
+	t.Run("orders without a token", func(t *testing.T) {
+		tab := b.NewTab(t, browsertest.Named("orders"))
+		tab.Navigate(srv.URL + "/orders")
+		tab.WaitFunc(`document.body.dataset.ready === "true"`, "orders ready")
+		tab.WaitVisible(`[data-testid="need-sign-in"]`)
+		tab.WaitText(`[data-testid="need-sign-in"]`, "No orders on this device yet")
+		tab.ExpectNoProblems(apiNoise)
+	})
+
 	t.Run("every module loads", func(t *testing.T) {
 		tab := b.NewTab(t, browsertest.Named("modules"))
 		tab.Navigate(srv.URL + "/watch/x")
 		tab.WaitFunc(`document.body.dataset.ready === "true"`, "ready")
 		var failed []string
 		tab.Eval(`(async () => {
-			const mods = ["api","card","cart","catalog","chat","coupon","coupondrop","dom","embed-app","funnel","lineup","messages","offer","orders","page","player","reactions","room","shop","signin","staff","ticker","token","webrtc","whip"];
+			const mods = ["api","bag","card","cart","catalog","chat","coupon","coupondrop","dom","embed-app","funnel","health","lineup","messages","money","myorders","offer","orders","page","player","reactions","retry","room","share","shop","signin","staff","text","ticker","time","toast","token","viewer","webrtc","whip"];
 			const bad = [];
 			for (const m of mods) { try { await import("/assets/js/" + m + ".js"); } catch (e) { bad.push(m + ": " + e); } }
 			return bad;
@@ -172,12 +181,21 @@ func TestPagesInBrowser(t *testing.T) {
 			{"frame lines", `(await import("/assets/js/room.js")).parseFrame('{"type":"chat","id":"1"}\n\nnot json\n{"type":"viewers","count":3}\n').map(m => m.type).join(",")`, "chat,viewers"},
 			{"ice links", `JSON.stringify((await import("/assets/js/webrtc.js")).iceServersFromLinks('<stun:stun.example.net>; rel="ice-server", <turn:turn.example.net?transport=udp>; rel="ice-server"; username="u"; credential="p, q"; credential-type="password", <https://x/y>; rel="next"'))`,
 				`[{"urls":"stun:stun.example.net"},{"urls":"turn:turn.example.net?transport=udp","username":"u","credential":"p, q"}]`},
-			{"money USD", `(await import("/assets/js/dom.js")).formatMoney(1999, "USD").replace(/\s/g, "")`, "$19.99"},
-			{"money JPY", `(await import("/assets/js/dom.js")).formatMoney(1999, "JPY").replace(/\s/g, "")`, "¥1,999"},
-			{"parse money", `String((await import("/assets/js/dom.js")).parseMoney("12.5", "EUR"))`, "1250"},
-			{"countdown", `(await import("/assets/js/dom.js")).formatCountdown(3723000)`, "1:02:03"},
+			{"money USD", `(await import("/assets/js/money.js")).formatMoney(1999, "USD").replace(/\s/g, "")`, "$19.99"},
+			{"money JPY", `(await import("/assets/js/money.js")).formatMoney(1999, "JPY").replace(/\s/g, "")`, "¥1,999"},
+			{"parse money", `String((await import("/assets/js/money.js")).parseMoney("12.5", "EUR"))`, "1250"},
+			{"countdown", `(await import("/assets/js/time.js")).formatCountdown(3723000)`, "1:02:03"},
+			{"elapsed", `[59999, 61000, 3723999].map((await import("/assets/js/time.js")).formatElapsed).join(" ")`, "0:59 1:01 1:02:03"},
+			{"plural", `((m) => [0, 1, 2, 1000].map((n) => m.plural(n, "order")).join(", "))(await import("/assets/js/text.js"))`, "0 orders, 1 order, 2 orders, 1,000 orders"},
+			{"initial", `(await import("/assets/js/text.js")).initial("  zoë")`, "Z"},
+			{"dom re-exports", `(await import("/assets/js/dom.js")).formatMoney === (await import("/assets/js/money.js")).formatMoney && (await import("/assets/js/dom.js")).backoff === (await import("/assets/js/retry.js")).backoff ? "same" : "copies"`, "same"},
+			{"views", `((m) => [["offline","idle"],["live","connecting"],["live","offline"],["live","playing"],["live","stalled"],["live","reconnecting"],["ended","stopped"],["not_found","idle"]].map(([s, p]) => m.viewOf(s, p)).join(","))(await import("/assets/js/viewer.js"))`,
+				"offline,connecting,connecting,playing,stalled,reconnecting,ended,not_found"},
+			{"shapes", `((m) => [[720,1280],[1280,720],[0,0],[500,500]].map(([w, h]) => m.shapeOf(w, h)).join(","))(await import("/assets/js/viewer.js"))`, "portrait,landscape,portrait,portrait"},
+			{"health", `JSON.stringify((await import("/assets/js/health.js")).healthText({ bytes: 312500, fps: 29.7, sent: 1000, lost: 10, rtt: 0.0424 }, { bytes: 0, sent: 0, lost: 0 }, 1))`,
+				`{"bitrate":"2,500 kbps","fps":"30 fps","loss":"1.0%","rtt":"42 ms"}`},
 			{"stock", `[0, 3, 5, 6].map((await import("/assets/js/card.js")).stockText).join("|")`, "Sold out|Only 3 left|Only 5 left|In stock"},
-			{"backoff bounds", `(async () => { const { backoff } = await import("/assets/js/dom.js"); for (let i = 0; i < 200; i++) { const n = i % 12, d = backoff(n, 500, 15000), cap = Math.min(15000, 500 * 2 ** n); if (d < cap / 2 || d > cap) return "bad " + n + " " + d; } return "ok"; })()`, "ok"},
+			{"backoff bounds", `(async () => { const { backoff } = await import("/assets/js/retry.js"); for (let i = 0; i < 200; i++) { const n = i % 12, d = backoff(n, 500, 15000), cap = Math.min(15000, 500 * 2 ** n); if (d < cap / 2 || d > cap) return "bad " + n + " " + d; } return "ok"; })()`, "ok"},
 			{"stream path escapes", `(await import("/assets/js/page.js")).streamPath("a/b c", "/ws")`, "/api/streams/a%2Fb%20c/ws"},
 			{"path id", `(await import("/assets/js/page.js")).streamIdFromPath("/watch/caf%C3%A9")`, "café"},
 			{"token claims", `(await import("/assets/js/token.js")).claims("x." + btoa(JSON.stringify({sub:"ana",name:"Ana"})).replace(/=+$/, "") + ".y").name`, "Ana"},

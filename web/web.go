@@ -1,16 +1,20 @@
 // Package web serves the pages livecart shows people itself: the stream list
-// (/), the viewer (/watch/{id}), the host's studio (/studio/{id}), the
-// moderator console (/moderate/{id}) and the embed script (/embed.js) that
-// puts the player, the product card and Buy on a brand's own page.
+// (/), the viewer (/watch/{id}), the viewer's orders (/orders), the host's
+// studio (/studio/{id}), the moderator console (/moderate/{id}) and the
+// embed script (/embed.js) that puts the player, the product card and Buy
+// on a brand's own page.
 //
 // Everything is embedded in the binary (go:embed) and needs no build step:
 // the pages are HTML with plain ES modules and CSS under /assets/. The pages
-// talk only to the public API and the live room websocket; they know nothing
-// of the packages that serve those.
+// talk only to the public API and the live room websocket. The one thing
+// the server itself says about a stream is on /watch/{id}: whether it
+// exists (404 when not) and the link preview's title, host and picture,
+// through Config.Show.
 package web
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -35,6 +39,26 @@ type Config struct {
 	// Guests is whether POST /api/guest is served: the pages offer guest
 	// sign-in (pick a name) only then.
 	Guests bool
+	// Show looks a stream up for /watch/{id}: an error whose api code is
+	// not_found makes the page a 404; any other error serves the page
+	// without a preview (the page asks the API itself). Nil serves every
+	// id without a preview. It is called concurrently, once per request.
+	Show func(ctx context.Context, id string) (Show, error)
+}
+
+// Show is what /watch/{id} says about its stream before any script runs:
+// the page's title and the link preview (Open Graph and Twitter card) that
+// chat and social apps show when the link is shared.
+type Show struct {
+	Title string
+	// Host names the stream's host.
+	Host string
+	// Status is "offline", "live" or "ended".
+	Status string
+	// Image is the show's picture: the pinned product's image, else the
+	// first product's. A path ("/assets/…") is made absolute with the
+	// request's origin.
+	Image string
 }
 
 // clientConfig is Config as the pages' JavaScript sees it, inline in each
@@ -62,10 +86,11 @@ const PageCSP = "default-src 'self'; " +
 	"form-action 'self'; " +
 	"frame-ancestors 'none'"
 
-// pages maps a route to its template in static/.
+// pages maps a route to its template in static/: the pages that are the
+// same for every stream id (a page reads its id from its own path).
 var pages = []struct{ pattern, file string }{
 	{"GET /{$}", "index.html"},
-	{"GET /watch/{id}", "watch.html"},
+	{"GET /orders", "orders.html"},
 	{"GET /studio/{id}", "studio.html"},
 	{"GET /moderate/{id}", "moderate.html"},
 }
@@ -76,8 +101,9 @@ var pages = []struct{ pattern, file string }{
 func Routes(mux api.Router, cfg Config) {
 	cc := clientConfig{Guests: cfg.Guests}
 	for _, p := range pages {
-		mux.Handle(p.pattern, pageHandler(mustRender(p.file, cc)))
+		mux.Handle(p.pattern, pageHandler(mustRender(p.file, pageData{Config: cc})))
 	}
+	mux.Handle("GET /watch/{id}", watchHandler(cfg.Show, cc))
 
 	assets := mustLoadAssets()
 	mux.Handle("GET /assets/", http.StripPrefix("/assets/", assetHandler(assets)))
@@ -108,31 +134,54 @@ type page struct {
 	etag string
 }
 
-func mustRender(file string, cc clientConfig) page {
+// pageData is what a page's template is executed with: the client
+// configuration for its inline JSON and, on /watch/{id}, its show.
+type pageData struct {
+	Config clientConfig
+	Show   showData
+}
+
+func mustParse(file string) *template.Template {
 	t, err := template.ParseFS(static, "static/"+file)
 	if err != nil {
 		panic(fmt.Sprintf("web: parsing %s: %v", file, err))
 	}
-	var buf bytes.Buffer
-	if err := t.Execute(&buf, cc); err != nil {
+	return t
+}
+
+func mustRender(file string, d pageData) page {
+	p, err := render(mustParse(file), d)
+	if err != nil {
 		panic(fmt.Sprintf("web: rendering %s: %v", file, err))
 	}
-	return page{body: buf.Bytes(), etag: etagOf(buf.Bytes())}
+	return p
+}
+
+func render(t *template.Template, d pageData) (page, error) {
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, d); err != nil {
+		return page{}, err
+	}
+	return page{body: buf.Bytes(), etag: etagOf(buf.Bytes())}, nil
+}
+
+// pageHeaders sets the headers every page answers with.
+func pageHeaders(h http.Header, etag string) {
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("ETag", etag)
+	h.Set("Content-Security-Policy", PageCSP)
+	h.Set("X-Content-Type-Options", "nosniff")
+	// Demo URLs carry a token in the query until the page removes it:
+	// never send it on as a Referer.
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Permissions-Policy", "camera=(self), microphone=(self), geolocation=()")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 }
 
 func pageHandler(p page) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Type", "text/html; charset=utf-8")
-		h.Set("Cache-Control", "no-cache")
-		h.Set("ETag", p.etag)
-		h.Set("Content-Security-Policy", PageCSP)
-		h.Set("X-Content-Type-Options", "nosniff")
-		// Demo URLs carry a token in the query until the page removes it:
-		// never send it on as a Referer.
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Permissions-Policy", "camera=(self), microphone=(self), geolocation=()")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		pageHeaders(w.Header(), p.etag)
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(p.body))
 	})
 }

@@ -54,6 +54,7 @@ func TestPagesAnswerHTMLWithCSP(t *testing.T) {
 		{"/watch/no-such-stream", "/assets/js/watch.js"},
 		{"/studio/demo", "/assets/js/studio.js"},
 		{"/moderate/demo", "/assets/js/moderate.js"},
+		{"/orders", "/assets/js/orders-page.js"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {

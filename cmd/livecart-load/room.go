@@ -1,17 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,158 +23,232 @@ import (
 )
 
 func init() {
-	register("room", "live room fan-out: N websocket viewers, one sender, latency and server cost", runRoom)
+	register("room", "live room fan-out: N websocket viewers, viewers and a host posting, delivery per viewer, latency and server cost", runRoom)
 }
 
-// roomStats is what the viewers measure, shared by their goroutines.
-type roomStats struct {
-	delivered atomic.Int64
-	events    atomic.Int64 // product, stock and order messages
-	dropped   atomic.Int64 // viewers closed by the server
-	mu        sync.Mutex
-	latencies []time.Duration // sampled publish-to-receive
+// roomConfig holds the room mode's flags.
+type roomConfig struct {
+	urls          []string
+	viewers       int
+	rate          float64
+	senders       int
+	hostRate      float64
+	questionEvery time.Duration
+	budget        int
+	token         string
+	secret        string
+	duration      time.Duration
+	slowFrac      float64
+	pid           int
+	sku           string
+	buyRate       float64
+	pinEvery      time.Duration
+	perAddress    int
+	rooms         int
+	create        bool
 }
 
 func runRoom(ctx context.Context, args []string, stdout io.Writer) error {
+	var c roomConfig
 	fs := flag.NewFlagSet("room", flag.ContinueOnError)
-	wsURL := fs.String("url", "", "room URL, ws://HOST/api/streams/ID/ws (required); several, comma-separated, spread the viewers over them (nodes) and the sender uses the first")
-	viewers := fs.Int("viewers", 1000, "websocket viewers")
-	rate := fs.Float64("rate", 10, "chat lines per second published by the sender")
-	token := fs.String("token", "", "token of a host or moderator of the stream, for the sender (exempt from rate limits)")
-	duration := fs.Duration("duration", 30*time.Second, "how long to publish")
-	slowFrac := fs.Float64("slow-fraction", 0, "fraction of viewers that stop reading (0..1)")
-	pid := fs.Int("pid", 0, "server process id, to read its CPU and memory from /proc (same machine)")
-	sku := fs.String("sku", "", "product in the stream's lineup, for --buy-rate and --pin-every")
-	buyRate := fs.Float64("buy-rate", 0, "buys per second of --sku by the sender over HTTP (each an order and a stock event in the room)")
-	pinEvery := fs.Duration("pin-every", 0, "pin --sku, then unpin it, alternately at this interval (a card event each); 0: never")
+	wsURL := fs.String("url", "", "room URL, ws://HOST/api/streams/ID/ws (required); several, comma-separated, spread the viewers over them (nodes) and the posters use the first; with --rooms, ID holds {room}")
+	fs.IntVar(&c.viewers, "viewers", 1000, "websocket viewers that only read (anonymous)")
+	fs.Float64Var(&c.rate, "rate", 10, "chat lines per second: posted by the host when --senders is 0, else by the --senders signed-in viewers together")
+	fs.IntVar(&c.senders, "senders", 0, "signed-in viewers that post --rate lines a second between them, in turn (each at most 1 a second: the room's default rate limit); they also read, and check that each of their own lines comes back. Needs --secret")
+	fs.Float64Var(&c.hostRate, "host-rate", 1, "with --senders: the host's own chat lines per second (never dropped by a busy room)")
+	fs.DurationVar(&c.questionEvery, "question-every", 0, "with --senders: a viewer asks a question at this interval and the host answers it at once (answers are never dropped); 0: never")
+	fs.IntVar(&c.budget, "budget", 8, "the server's chat lines per viewer per second (LIVECART_ROOM_LINES), for the report's check")
+	fs.StringVar(&c.token, "token", "", "token of a host or moderator of the stream (exempt from rate limits); default: minted with --secret for sub host1")
+	fs.StringVar(&c.secret, "secret", os.Getenv("LIVECART_SECRET"), "HS256 secret to mint the senders' (and the host's) tokens (default $LIVECART_SECRET)")
+	fs.DurationVar(&c.duration, "duration", 30*time.Second, "how long to publish (or, with no lines to post, to stay idle)")
+	fs.Float64Var(&c.slowFrac, "slow-fraction", 0, "fraction of viewers that stop reading (0..1)")
+	fs.IntVar(&c.pid, "pid", 0, "server process id, to read its CPU and memory from /proc (same machine)")
+	fs.StringVar(&c.sku, "sku", "", "product in the stream's lineup, for --buy-rate and --pin-every")
+	fs.Float64Var(&c.buyRate, "buy-rate", 0, "buys per second of --sku by the host over HTTP (each an order and a stock event in the room)")
+	fs.DurationVar(&c.pinEvery, "pin-every", 0, "pin --sku, then unpin it, alternately at this interval (a card event each); 0: never")
+	fs.IntVar(&c.perAddress, "per-address", 60, "connections per source address when the server is on loopback (127.1.x.y), under the server's 64 per client address; 0: the default source")
+	fs.IntVar(&c.rooms, "rooms", 1, "streams to spread the viewers over, round-robin: {room} in --url becomes r0, r1, …; the posters use r0")
+	fs.BoolVar(&c.create, "create", false, "create the --rooms streams first (POST /api/streams as the host; existing ones are kept)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *wsURL == "" || *token == "" {
-		return errors.New("--url and --token are required")
+	if *wsURL == "" {
+		return errors.New("--url is required")
 	}
-	if (*buyRate > 0 || *pinEvery > 0) && *sku == "" {
+	c.urls = strings.Split(*wsURL, ",")
+	if c.rooms > 1 && !strings.Contains(*wsURL, "{room}") {
+		return errors.New("--rooms needs {room} in --url")
+	}
+	if c.token == "" {
+		if c.secret == "" {
+			return errors.New("give --token, or --secret (or LIVECART_SECRET) to mint one")
+		}
+		tok, err := floodToken(c.secret, "host1", "host")
+		if err != nil {
+			return err
+		}
+		c.token = tok
+	}
+	if c.senders > 0 {
+		if c.secret == "" {
+			return errors.New("--senders needs --secret (or LIVECART_SECRET) to mint the senders' tokens")
+		}
+		if c.rate > float64(c.senders) {
+			return fmt.Errorf("--rate %.0f with %d senders: each would post more than once a second (the room's rate limit); give at least %.0f senders", c.rate, c.senders, c.rate)
+		}
+	}
+	if (c.buyRate > 0 || c.pinEvery > 0) && c.sku == "" {
 		return errors.New("--buy-rate and --pin-every need --sku")
 	}
-	urls := strings.Split(*wsURL, ",")
 	raiseFDLimit()
-	st := &roomStats{}
+	if c.create {
+		if err := createRooms(ctx, c); err != nil {
+			return err
+		}
+	}
+	return roomRun(ctx, c, stdout)
+}
+
+// roomURL is the URL of the i-th viewer: nodes round-robin, and with
+// --rooms its stream, round-robin too.
+func (c *roomConfig) roomURL(i int) string {
+	return c.nodeRoom(i%len(c.urls), i%max(1, c.rooms))
+}
+
+// nodeRoom is the URL of stream r (with --rooms) on the n-th node.
+func (c *roomConfig) nodeRoom(n, r int) string {
+	return strings.ReplaceAll(c.urls[n], "{room}", "r"+strconv.Itoa(r))
+}
+
+// dialer returns the dialer of the i-th connection: from its own loopback
+// source address when the server is on loopback, so that no address holds
+// more than --per-address connections.
+func (c *roomConfig) dialer(i int) *websocket.Dialer {
+	d := &websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+	u, err := url.Parse(c.urls[0])
+	if err != nil || c.perAddress <= 0 {
+		return d
+	}
+	ip, err := netip.ParseAddr(u.Hostname())
+	if err != nil || !ip.IsLoopback() || !ip.Is4() {
+		return d
+	}
+	nd := &net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(roomSource(i, c.perAddress), 0)), Timeout: 10 * time.Second}
+	d.NetDialContext = nd.DialContext
+	return d
+}
+
+// roomSource is the loopback source address of the i-th connection when
+// each address holds at most per: 127.1.0.1, 127.1.0.2, … (250 a block).
+func roomSource(i, per int) netip.Addr {
+	n := i / per
+	return netip.AddrFrom4([4]byte{127, 1, byte(n / 250), byte(1 + n%250)})
+}
+
+// createRooms creates the streams of --rooms (or the one of --url) as the
+// host; a stream that exists already is kept.
+func createRooms(ctx context.Context, c roomConfig) error {
+	client := &http.Client{Timeout: 10 * time.Second}
+	for i := range max(1, c.rooms) {
+		u, err := url.Parse(c.nodeRoom(0, i))
+		if err != nil {
+			return err
+		}
+		id := strings.TrimSuffix(strings.TrimPrefix(u.Path, "/api/streams/"), "/ws")
+		u.Scheme = strings.Replace(strings.Replace(u.Scheme, "wss", "https", 1), "ws", "http", 1)
+		u.Path, u.RawQuery = "/api/streams", ""
+		body, _ := json.Marshal(map[string]string{"id": id, "title": "room " + id})
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(string(body)))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := client.Do(req)
+		if err != nil {
+			return fmt.Errorf("creating stream %s: %w", id, err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusCreated && res.StatusCode != http.StatusConflict {
+			return fmt.Errorf("creating stream %s: %s", id, res.Status)
+		}
+	}
+	return nil
+}
+
+func roomRun(ctx context.Context, c roomConfig, stdout io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-
-	before, _ := procStat(*pid)
+	st := newRoomStats()
+	before, _ := procStat(c.pid)
+	goroutines0 := roomMetric(c.urls, "go_goroutines")
 	var wg sync.WaitGroup
-	nslow := int(float64(*viewers) * *slowFrac)
-	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+	nslow := int(float64(c.viewers) * c.slowFrac)
 	connected := 0
-	for i := range *viewers {
-		conn, _, err := d.DialContext(ctx, urls[i%len(urls)], nil)
+	for i := range c.viewers {
+		conn, _, err := c.dialer(i).DialContext(ctx, c.roomURL(i), nil)
 		if err != nil {
 			fmt.Fprintf(stdout, "viewer %d: %v (continuing with %d)\n", i, err, connected)
 			break
 		}
 		connected++
-		slow := i < nslow
-		wg.Go(func() { viewRoom(ctx, conn, slow, st) })
+		if i < nslow {
+			wg.Go(func() { idleRoom(ctx, conn) })
+			continue
+		}
+		v := st.newViewer()
+		wg.Go(func() { v.read(ctx, conn, st) })
 	}
-	afterConnect, _ := procStat(*pid)
-	fmt.Fprintf(stdout, "%d viewers connected (%d not reading)\n", connected, nslow)
+	afterConnect, _ := procStat(c.pid)
+	goroutines1 := roomMetric(c.urls, "go_goroutines")
+	fmt.Fprintf(stdout, "%d viewers connected (%d not reading) to %d room(s)\n", connected, nslow, max(1, c.rooms))
 
 	selfStart := procSelf()
-	drops0 := roomMetric(urls, "livecart_room_slow_drops_total")
-	sent0 := roomMetric(urls, "livecart_room_messages_sent_total")
-	sender, _, err := d.DialContext(ctx, withToken(urls[0], *token), nil)
+	drops0 := roomMetric(c.urls, "livecart_room_slow_drops_total")
+	written0 := roomMetric(c.urls, "livecart_room_messages_sent_total")
+	frames0 := roomMetric(c.urls, "livecart_room_frames_sent_total")
+	posters, err := newRoomPosters(ctx, c, st, &wg)
 	if err != nil {
-		return fmt.Errorf("sender: %w", err)
-	}
-	defer sender.Close()
-	go func() { // the sender's own messages are read and dropped
-		for {
-			if _, _, err := sender.ReadMessage(); err != nil {
-				return
-			}
-		}
-	}()
-	start := time.Now()
-	tick := time.NewTicker(time.Duration(float64(time.Second) / *rate))
-	sent, pins := 0, 0
-	var pinC <-chan time.Time
-	if *pinEvery > 0 {
-		pt := time.NewTicker(*pinEvery)
-		defer pt.Stop()
-		pinC = pt.C
+		return err
 	}
 	var buys roomBuys
-	if *buyRate > 0 {
-		bctx, stopBuys := context.WithTimeout(ctx, *duration)
+	if c.buyRate > 0 {
+		bctx, stopBuys := context.WithTimeout(ctx, c.duration)
 		defer stopBuys()
-		wg.Go(func() { buys.run(bctx, urls[0], *token, *sku, *buyRate) })
+		wg.Go(func() { buys.run(bctx, c.roomURL(0), c.token, c.sku, c.buyRate) })
 	}
-	end := time.After(*duration)
-publish:
-	for {
-		select {
-		case <-ctx.Done():
-			break publish
-		case <-end:
-			break publish
-		case <-pinC:
-			pin := ""
-			if pins%2 == 0 {
-				pin = *sku
-			}
-			pins++
-			msg, _ := json.Marshal(map[string]string{"type": "pin", "sku": pin})
-			_ = sender.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			if err := sender.WriteMessage(websocket.TextMessage, msg); err != nil {
-				return fmt.Errorf("sender: %w", err)
-			}
-		case <-tick.C:
-			msg, _ := json.Marshal(map[string]string{"type": "chat", "text": "t=" + strconv.FormatInt(time.Now().UnixNano(), 10)})
-			_ = sender.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			if err := sender.WriteMessage(websocket.TextMessage, msg); err != nil {
-				return fmt.Errorf("sender: %w", err)
-			}
-			sent++
-		}
+	if err := posters.run(ctx, c); err != nil {
+		return err
 	}
-	tick.Stop()
 	// Give the last lines a moment to arrive, then stop.
-	drain := time.NewTimer(2 * time.Second)
 	select {
-	case <-drain.C:
+	case <-time.After(2 * time.Second):
 	case <-ctx.Done():
 	}
-	elapsed := time.Since(start)
-	after, _ := procStat(*pid)
+	elapsed := time.Since(st.start)
+	after, _ := procStat(c.pid)
 	self := procSelf() - selfStart
-	drops := roomMetric(urls, "livecart_room_slow_drops_total") - drops0
-	written := roomMetric(urls, "livecart_room_messages_sent_total") - sent0
+	drops := roomMetric(c.urls, "livecart_room_slow_drops_total") - drops0
+	written := roomMetric(c.urls, "livecart_room_messages_sent_total") - written0
+	frames := roomMetric(c.urls, "livecart_room_frames_sent_total") - frames0
 	cancel()
 	wg.Wait()
 
-	n := st.delivered.Load()
-	fmt.Fprintf(stdout, "published %d lines in %v; %d deliveries (%.0f/s); %d viewers dropped by the server\n",
-		sent, elapsed.Round(time.Millisecond), n, float64(n)/elapsed.Seconds(), st.dropped.Load())
-	st.mu.Lock()
-	lat := slices.Clone(st.latencies)
-	st.mu.Unlock()
-	if len(lat) > 0 {
-		slices.Sort(lat)
-		fmt.Fprintf(stdout, "publish-to-receive: p50 %v  p99 %v  max %v (%d samples)\n",
-			pct(lat, 0.50), pct(lat, 0.99), lat[len(lat)-1], len(lat))
-	}
-	if *buyRate > 0 || *pinEvery > 0 {
+	posted := posters.counts()
+	st.report(stdout, c, posted, elapsed)
+	if c.buyRate > 0 || c.pinEvery > 0 {
 		fmt.Fprintf(stdout, "events: %d pins/unpins, %d buys placed (%d failed); %d product/stock/order messages delivered\n",
-			pins, buys.ok.Load(), buys.failed.Load(), st.events.Load())
+			posters.pins, buys.ok.Load(), buys.failed.Load(), st.events.Load())
 	}
-	fmt.Fprintf(stdout, "servers' /metrics: %d messages written to websockets, %d slow-reader drops (1013); load tool CPU: %.1f%% of one core\n",
-		written, drops, 100*self/elapsed.Seconds())
-	if *pid > 0 && before.ok && after.ok {
+	fmt.Fprintf(stdout, "servers' /metrics: %d messages in %d frames written to websockets, %d slow-reader drops (1013); goroutines %d before, %d with the viewers; load tool CPU: %.1f%% of one core\n",
+		written, frames, drops, goroutines0, goroutines1, 100*self/elapsed.Seconds())
+	if c.pid > 0 && before.ok && after.ok {
 		cpu := after.cpuSeconds - afterConnect.cpuSeconds
-		if all := n + st.events.Load(); all > 0 {
-			fmt.Fprintf(stdout, "server CPU: %.2f core-seconds while publishing; %.2f core-seconds per million deliveries (chat lines and events)\n", cpu, cpu/float64(all)*1e6)
+		fmt.Fprintf(stdout, "server CPU: %.2f core-seconds in %v (%.1f%% of one core)", cpu, elapsed.Round(time.Millisecond), 100*cpu/elapsed.Seconds())
+		if all := st.lines.Load() + st.events.Load(); all > 0 {
+			fmt.Fprintf(stdout, "; %.2f core-seconds per million deliveries (chat lines, questions, answers and events)", cpu/float64(all)*1e6)
 		}
+		fmt.Fprintln(stdout)
 		if connected > 0 {
 			fmt.Fprintf(stdout, "server RSS: %.1f MiB before, %.1f MiB with viewers: %.1f KiB per connection; %.1f MiB at the end (%.1f KiB per connection)\n",
 				float64(before.rss)/(1<<20), float64(afterConnect.rss)/(1<<20),
@@ -185,54 +259,10 @@ publish:
 	return nil
 }
 
-// viewRoom reads one viewer's frames, counting chat lines and sampling the
-// latency of 1 in 16; a slow viewer reads nothing.
-func viewRoom(ctx context.Context, conn *websocket.Conn, slow bool, st *roomStats) {
-	defer conn.Close()
-	go func() { <-ctx.Done(); conn.Close() }()
-	if slow {
-		<-ctx.Done()
-		return
-	}
-	var seen int
-	var lat []time.Duration // merged into st at the end, not locked per sample
-	defer func() {
-		st.mu.Lock()
-		st.latencies = append(st.latencies, lat...)
-		st.mu.Unlock()
-	}()
-	for {
-		_, data, err := conn.ReadMessage()
-		if err != nil {
-			var ce *websocket.CloseError
-			if errors.As(err, &ce) && ctx.Err() == nil {
-				st.dropped.Add(1)
-			}
-			return
-		}
-		now := time.Now().UnixNano()
-		for line := range bytes.SplitSeq(data, []byte{'\n'}) {
-			i := bytes.Index(line, []byte(`"text":"t=`))
-			if i < 0 || !bytes.Contains(line, []byte(`"type":"chat"`)) {
-				if bytes.Contains(line, []byte(`"type":"stock"`)) || bytes.Contains(line, []byte(`"type":"order"`)) ||
-					bytes.Contains(line, []byte(`"type":"product"`)) {
-					st.events.Add(1)
-				}
-				continue
-			}
-			st.delivered.Add(1)
-			seen++
-			if seen%16 != 0 {
-				continue
-			}
-			rest := line[i+len(`"text":"t=`):]
-			if j := bytes.IndexByte(rest, '"'); j > 0 {
-				if ts, err := strconv.ParseInt(string(rest[:j]), 10, 64); err == nil {
-					lat = append(lat, time.Duration(now-ts))
-				}
-			}
-		}
-	}
+// idleRoom holds a connection open without reading it.
+func idleRoom(ctx context.Context, conn *websocket.Conn) {
+	<-ctx.Done()
+	conn.Close()
 }
 
 func withToken(u, token string) string {
@@ -244,10 +274,6 @@ func withToken(u, token string) string {
 	q.Set("token", token)
 	p.RawQuery = q.Encode()
 	return p.String()
-}
-
-func pct(sorted []time.Duration, p float64) time.Duration {
-	return sorted[min(len(sorted)-1, int(float64(len(sorted))*p))]
 }
 
 // raiseFDLimit lifts the open-files soft limit to the hard limit, for
@@ -317,7 +343,7 @@ func (b *roomBuys) run(ctx context.Context, wsURL, token, sku string, rate float
 	}
 }
 
-// roomMetric sums a counter over the nodes of the room URLs (-1 when a
+// roomMetric sums a metric over the nodes of the room URLs (-1 when a
 // node's /metrics cannot be read).
 func roomMetric(wsURLs []string, name string) int64 {
 	var sum int64

@@ -110,6 +110,7 @@ var routeTable = map[string]access{
 
 	"GET /{$}":                everyone,
 	"GET /watch/{id}":         everyone,
+	"GET /orders":             everyone,
 	"GET /studio/{id}":        everyone,
 	"GET /moderate/{id}":      everyone,
 	"GET /assets/":            everyone,

@@ -35,6 +35,7 @@ type Config struct {
 	// the host name and the port of Addr.
 	NodeURL   string
 	Hold      time.Duration
+	RoomLines int
 	Demo      bool
 	Guests    bool
 	LogLevel  string
@@ -66,6 +67,7 @@ var serveSettings = []setting{
 	{"trusted-proxies", "LIVECART_TRUSTED_PROXIES", "", "comma-separated IP addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For names the client (default: none; X-Forwarded-For is ignored)"},
 	{"node-url", "LIVECART_NODE_URL", "", "with Redis: the base URL at which the other nodes reach this node (default http://<hostname>:<port of --addr>)"},
 	{"hold", "LIVECART_HOLD", "10m", "how long a cart item keeps its stock reserved (Go duration)"},
+	{"room-lines", "LIVECART_ROOM_LINES", "8", "chat lines a second each viewer receives live in a busy room; the rest are sampled fairly and counted (1 to 1000)"},
 	{"demo", "LIVECART_DEMO", "false", "guests on, a seeded stream \"demo\" with three products, and the URLs printed"},
 	{"guests", "LIVECART_GUESTS", "false", "allow POST /api/guest (on with --demo)"},
 	{"log-level", "LIVECART_LOG_LEVEL", "info", "debug, info, warn or error"},
@@ -133,6 +135,9 @@ func ParseServe(args []string, getenv func(string) string, stderr io.Writer) (Co
 	if c.Hold, err = time.ParseDuration(get("hold")); err != nil {
 		return Config{}, fmt.Errorf("--hold / LIVECART_HOLD: %q is not a Go duration such as 10m", get("hold"))
 	}
+	if c.RoomLines, err = strconv.Atoi(get("room-lines")); err != nil {
+		return Config{}, fmt.Errorf("--room-lines / LIVECART_ROOM_LINES: %q is not a whole number of lines such as 8", get("room-lines"))
+	}
 	if c.Demo, err = strconv.ParseBool(get("demo")); err != nil {
 		return Config{}, fmt.Errorf("--demo / LIVECART_DEMO: %q is not true or false", get("demo"))
 	}
@@ -198,6 +203,9 @@ func (c Config) Validate() error {
 	}
 	if c.Hold < time.Second || c.Hold > 24*time.Hour {
 		errs = append(errs, fmt.Errorf("--hold / LIVECART_HOLD: %s must be between 1s and 24h", c.Hold))
+	}
+	if c.RoomLines < 1 || c.RoomLines > 1000 {
+		errs = append(errs, fmt.Errorf("--room-lines / LIVECART_ROOM_LINES: %d must be between 1 and 1000", c.RoomLines))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

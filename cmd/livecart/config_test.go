@@ -34,6 +34,7 @@ func TestParseServePrecedence(t *testing.T) {
 		{"bool env, flag wins", map[string]string{"LIVECART_SECRET": secret, "LIVECART_GUESTS": "true"}, []string{"--guests=false"}, func(c *Config) {}},
 		{"bool env", map[string]string{"LIVECART_SECRET": secret, "LIVECART_GUESTS": "1"}, nil, func(c *Config) { c.Guests = true }},
 		{"secret flag over env", map[string]string{"LIVECART_SECRET": "short"}, []string{"--secret", secret}, func(c *Config) {}},
+		{"room lines", map[string]string{"LIVECART_SECRET": secret, "LIVECART_ROOM_LINES": "20"}, []string{"--room-lines", "12"}, func(c *Config) { c.RoomLines = 12 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -41,7 +42,7 @@ func TestParseServePrecedence(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseServe: %v", err)
 			}
-			want := Config{Addr: ":8080", Secret: secret, UDPPort: 8443, Hold: 10 * time.Minute, LogLevel: "info", LogFormat: "auto"}
+			want := Config{Addr: ":8080", Secret: secret, UDPPort: 8443, Hold: 10 * time.Minute, RoomLines: 8, LogLevel: "info", LogFormat: "auto"}
 			tt.want(&want)
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("got  %+v\nwant %+v", got, want)
@@ -66,6 +67,8 @@ func TestParseServeErrors(t *testing.T) {
 		{"bad origin", nil, []string{"--demo", "--allowed-origins", "shop.example"}, "LIVECART_ALLOWED_ORIGINS"},
 		{"bad redis", nil, []string{"--demo", "--redis", "localhost:6379"}, "LIVECART_REDIS_URL"},
 		{"bad bool", map[string]string{"LIVECART_DEMO": "yes please"}, nil, "LIVECART_DEMO"},
+		{"bad room lines", nil, []string{"--demo", "--room-lines", "eight"}, "LIVECART_ROOM_LINES"},
+		{"no room lines", nil, []string{"--demo", "--room-lines", "0"}, "LIVECART_ROOM_LINES"},
 		{"stray argument", nil, []string{"--demo", "extra"}, "unexpected argument"},
 		{"unknown flag", nil, []string{"--nope"}, "not defined"},
 	}

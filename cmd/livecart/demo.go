@@ -80,8 +80,22 @@ livecart demo is running (tokens valid for %s)
     Server:             %s/api/streams/%s/whip
     Bearer Token:       %s
 
-`, demoTTL, base, demoStream, q(host), base, demoStream, q(mod), base, demoStream, q(viewer), base, demoStream, base, demoStream, host)
+%s
+`, demoTTL, base, demoStream, q(host), base, demoStream, q(mod), base, demoStream, q(viewer), base, demoStream, base, demoStream, host,
+		mintHelp(a.madeUpSecret))
 	return nil
+}
+
+// mintHelp says how to mint more tokens that this server accepts: with the
+// key the demo made up (printed, since it lives only as long as the
+// process), or with the configured LIVECART_SECRET.
+func mintHelp(madeUp string) string {
+	const cmd = "go run ./cmd/livecart token --role viewer --sub ana --name Ana"
+	if madeUp == "" {
+		return "  More tokens (another terminal, with this server's LIVECART_SECRET):\n    " + cmd + "\n"
+	}
+	return "  More tokens (another terminal; this key is made up at start and changes on restart,\n" +
+		"  set LIVECART_SECRET to keep one):\n    LIVECART_SECRET=" + madeUp + " " + cmd + "\n"
 }
 
 // baseURL is the address people on this machine reach the server at.

@@ -41,6 +41,10 @@ type app struct {
 	origins *api.Origins
 	mux     *routeMux
 	parts   parts
+	// madeUpSecret is the key a --demo without LIVECART_SECRET signs with,
+	// printed with the demo's URLs so that `livecart token` can use it;
+	// empty when the key was configured.
+	madeUpSecret string
 
 	// closers run at shutdown, concurrently, each bounded by the context.
 	closers []func(ctx context.Context) error
@@ -63,6 +67,9 @@ func (p *program) serve(ctx context.Context, cfg Config) error {
 	}
 	a := &app{cfg: cfg, log: log, signer: signer, reg: prometheus.NewRegistry(), mux: newRouteMux(),
 		origins: api.NewOrigins(cfg.AllowedOrigins)}
+	if cfg.Secret == "" {
+		a.madeUpSecret = secret
+	}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	if cfg.RedisURL != "" {

@@ -85,6 +85,7 @@ func (a *app) wire(ctx context.Context) error {
 		OnJoin:      b.joined,
 		OnViewers:   b.viewersNow,
 		Metrics:     a.reg,
+		LineBudget:  a.cfg.RoomLines,
 	})
 	if err != nil {
 		_ = streams.Shutdown(ctx)
@@ -97,7 +98,7 @@ func (a *app) wire(ctx context.Context) error {
 	streams.Routes(a.mux)
 	shop.Routes(a.mux)
 	rooms.Routes(a.mux)
-	web.Routes(a.mux, web.Config{Guests: a.cfg.Guests})
+	web.Routes(a.mux, web.Config{Guests: a.cfg.Guests, Show: b.show})
 
 	a.goBackground(ctx, "cart", shop.Run)
 	a.goBackground(ctx, "stream", streams.Run)
@@ -164,6 +165,25 @@ func (b *bridge) Decorate(ctx context.Context, v *stream.View) error {
 		v.Lineup = lineup
 	}
 	return nil
+}
+
+// show is a stream as /watch/{id} previews it: title, host, status and the
+// pinned product's image, else the first lineup product's that has one.
+func (b *bridge) show(ctx context.Context, id string) (web.Show, error) {
+	v, err := b.streams.View(ctx, id)
+	if err != nil {
+		return web.Show{}, err
+	}
+	s := web.Show{Title: v.Title, Host: v.Host, Status: v.Status}
+	if c, ok := v.Pinned.(*cart.Card); ok && c != nil {
+		s.Image = c.ImageURL
+	}
+	if l, ok := v.Lineup.([]cart.Product); ok {
+		for i := 0; s.Image == "" && i < len(l); i++ {
+			s.Image = l[i].ImageURL
+		}
+	}
+	return s, nil
 }
 
 // shopEvents adapts the shop's events to the room.

@@ -2,7 +2,7 @@
 // Idempotency-Key retries. base is "" on livecart's own pages and the
 // server's origin in the embed.
 
-import { backoff, newKey, sleep } from "./dom.js";
+import { backoff, newKey, sleep } from "./retry.js";
 
 // ApiError is a failed request. status 0 means the network failed (no
 // answer). code is the contract's error code ("out_of_stock", …) when the

@@ -2,10 +2,12 @@
 // the regular one), countdown to its end, stock ("Only 3 left", "Sold out"),
 // the per-person limit, a size/colour picker when the product has variants,
 // one-tap Buy and Add to cart, and the waitlist of a sold-out item ("Join
-// waitlist", then "You're #N in line" with Leave). The viewer page and the
-// embed share it.
+// waitlist", then "You're #N in line" with Leave). The pinned card of the
+// viewer page and the embed, and each product in the viewer's bag, are one.
 
-import { formatCountdown, formatMoney, h, safeURL, setText, tid } from "./dom.js";
+import { h, safeURL, setText, tid } from "./dom.js";
+import { formatMoney } from "./money.js";
+import { formatCountdown } from "./time.js";
 
 // LOW_STOCK is the stock at and below which the card says "Only N left".
 export const LOW_STOCK = 5;
@@ -50,9 +52,13 @@ export class ProductCard {
   // onJoin(sku) and onLeave(sku) act on the sku a tap means: the chosen
   // variant, or the product itself when it has none. regularPrice(sku,
   // variantSku) returns the lineup price (or undefined); onExpire runs when
-  // a flash price's time is up.
-  constructor(root, { onBuy, onAdd, onJoin, onLeave, regularPrice = () => undefined, onExpire = () => {} }) {
+  // a flash price's time is up. base is the origin product images are
+  // resolved against (livecart's, in the embed); details shows the
+  // product's description (in the bag).
+  constructor(root, { onBuy, onAdd, onJoin, onLeave, regularPrice = () => undefined, onExpire = () => {}, base = document.baseURI, details = false }) {
     this.root = root;
+    this.base = base;
+    this.details = details;
     this.onBuy = onBuy;
     this.onAdd = onAdd;
     this.onJoin = onJoin;
@@ -108,10 +114,12 @@ export class ProductCard {
     }
     this.expired = false;
     this.root.dataset.sku = card.sku;
-    const img = safeURL(card.image_url || "");
+    const img = safeURL(card.image_url || "", this.base);
     const variants = this.variants;
     this.root.classList.toggle("has-variants", variants.length > 0);
-    this.root.append(
+    // Element.append writes null as the text "null": only the parts this
+    // card has go in.
+    this.root.append(...[
       img ? h("img", { class: "thumb", src: img, alt: "", loading: "lazy", decoding: "async" }) : h("div", { class: "thumb placeholder", "aria-hidden": "true", text: "🛍" }),
       h("div", { class: "info" },
         h("h3", { class: "name", "data-testid": "card-name", text: card.name || card.sku }),
@@ -124,6 +132,7 @@ export class ProductCard {
           h("span", { class: "limit", "data-testid": "card-limit", hidden: !limitText(card.limit_per_buyer), text: limitText(card.limit_per_buyer) }),
           h("span", { class: "countdown", "data-testid": "card-countdown", hidden: !card.ends_at }),
         ),
+        this.details && card.description ? h("p", { class: "description", "data-testid": "card-description", text: card.description }) : null,
       ),
       h("div", { class: "actions" },
         h("button", { type: "button", class: "secondary", "data-testid": "add-to-cart", "aria-label": "Add to cart", text: "+ Cart", on: { click: () => this.tapAdd() } }),
@@ -138,7 +147,7 @@ export class ProductCard {
           })))
         : null,
       variants.length ? h("p", { class: "hint", "data-testid": "variant-hint", hidden: true, text: "Choose one first" }) : null,
-    );
+    ].filter(Boolean));
     this.render();
     if (card.ends_at) {
       this.tick();

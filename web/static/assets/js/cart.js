@@ -2,15 +2,19 @@
 // total, and checkout of the whole cart as one order (with the applied
 // coupon, when there is one).
 
-import { formatCountdown, formatMoney, h, setText, tid, toast } from "./dom.js";
+import { h, setText, tid } from "./dom.js";
+import { formatMoney } from "./money.js";
+import { formatCountdown } from "./time.js";
+import { toast } from "./toast.js";
 
 export class CartDrawer {
   // root is the [data-testid=cart-drawer] element. nameOf(sku) gives a
   // product's name; signIn() resolves once the person has a token (or
   // rejects); onCount(n) sees the number of units in the cart. coupons is
   // the page's CouponBanner (or null); limitOf(sku) is the per-person
-  // limit of sku's product.
-  constructor(root, { api, streamId, nameOf = (s) => s, signIn, onCount = () => {}, messageOf, coupons = null, limitOf = () => undefined }) {
+  // limit of sku's product. onOpen() runs when the drawer opens;
+  // onOrder(order) sees the order a checkout placed.
+  constructor(root, { api, streamId, nameOf = (s) => s, signIn, onCount = () => {}, messageOf, coupons = null, limitOf = () => undefined, onOpen = () => {}, onOrder = () => {} }) {
     this.root = root;
     this.api = api;
     this.streamId = streamId;
@@ -20,6 +24,8 @@ export class CartDrawer {
     this.messageOf = messageOf || ((e) => e.message);
     this.coupons = coupons;
     this.limitOf = limitOf;
+    this.onOpen = onOpen;
+    this.onOrder = onOrder;
     this.cart = null;
     this.timer = 0;
     this.checkingOut = false;
@@ -31,7 +37,9 @@ export class CartDrawer {
   open() {
     this.root.hidden = false;
     document.body.classList.add("drawer-open");
+    tid("cart-close", this.root)?.focus({ preventScroll: true });
     this.refresh();
+    this.onOpen();
   }
 
   close() {
@@ -155,6 +163,7 @@ export class CartDrawer {
       conf.dataset.orderId = order.id;
       conf.hidden = false;
       if (coupon && saved) this.coupons.unapply();
+      this.onOrder(order);
     } catch (err) {
       if (err?.code === "coupon_invalid") this.coupons?.unapply();
       const limits = [...new Set((this.cart?.items || []).map((i) => this.limitOf(i.sku)).filter(Boolean))];

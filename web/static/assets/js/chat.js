@@ -79,6 +79,13 @@ export class ChatList {
     this.find(id)?.remove();
   }
 
+  // skipped counts chat lines a busy room did not send to this page
+  // (the room's "skipped" message); the count shows above the list.
+  skipped(n) {
+    if (!this.skips) this.skips = new SkippedCount(this.ol);
+    this.skips.add(n);
+  }
+
   nearBottom() {
     const o = this.ol;
     return o.scrollHeight - o.scrollTop - o.clientHeight < 48;
@@ -86,6 +93,61 @@ export class ChatList {
 
   scroll(force) {
     if (force) this.ol.scrollTop = this.ol.scrollHeight;
+  }
+}
+
+// SkippedCount shows how busy a room is: "+240 messages", the lines not
+// sent to this page in the last SKIP_WINDOW ms. It sits over the top of the
+// chat list (absolutely placed, so nothing moves when it appears) and its
+// text changes at most every SKIP_PAINT ms however fast counts arrive.
+const SKIP_WINDOW = 10000;
+const SKIP_PAINT = 250;
+
+export class SkippedCount {
+  constructor(list) {
+    this.el = h("div", { class: "chat-skipped", "data-testid": "chat-skipped", "aria-hidden": "true", hidden: true });
+    list.after(this.el); // after its anchor, the list (watch.css)
+    this.counts = []; // [time, n], oldest first
+    this.timer = 0;
+    this.due = 0;
+    this.painted = 0;
+    this.paints = 0; // text changes, for tests
+  }
+
+  get total() {
+    return this.counts.reduce((sum, [, n]) => sum + n, 0);
+  }
+
+  add(n) {
+    n = Number(n);
+    if (!(n > 0)) return;
+    this.counts.push([Date.now(), n]);
+    this.schedule(Math.max(Date.now(), this.painted + SKIP_PAINT));
+  }
+
+  // schedule paints no later than at.
+  schedule(at) {
+    if (this.timer && this.due <= at) return;
+    clearTimeout(this.timer);
+    this.due = at;
+    this.timer = setTimeout(() => this.paint(), Math.max(0, at - Date.now()));
+  }
+
+  paint() {
+    this.timer = 0;
+    this.painted = Date.now();
+    const cut = this.painted - SKIP_WINDOW;
+    while (this.counts.length && this.counts[0][0] <= cut) this.counts.shift();
+    const total = this.total;
+    const text = total > 0 ? `+${total.toLocaleString("en-US")} messages` : "";
+    if (this.el.textContent !== text) {
+      this.el.textContent = text;
+      this.el.title = total > 0 ? `${total.toLocaleString("en-US")} messages of the last ${SKIP_WINDOW / 1000} seconds were not shown: the chat is busy` : "";
+      this.el.hidden = total === 0;
+      this.paints++;
+    }
+    // Count down as the oldest counts leave the window.
+    if (this.counts.length) this.schedule(this.counts[0][0] + SKIP_WINDOW + 1);
   }
 }
 

@@ -2,7 +2,9 @@
 // ("FLASH20 · 20% off · 12 left · 4:59", "Used up" once none are left) with
 // an Apply toggle. The applied code goes with the next Buy and Checkout.
 
-import { formatCountdown, formatMoney, h, setText, tid } from "./dom.js";
+import { h, setText, tid } from "./dom.js";
+import { formatMoney } from "./money.js";
+import { formatCountdown } from "./time.js";
 
 // couponValue words a coupon's discount: "20% off" or "€5.00 off".
 export function couponValue(c, currency = "USD") {

@@ -5,9 +5,12 @@
 
 import { listItems } from "./api.js";
 import { couponEnd, couponLeft, couponValue, normCode } from "./coupon.js";
-import { formatCountdown, h, parseMoney, setText, tid, toast } from "./dom.js";
+import { h, setText, tid } from "./dom.js";
 import { messageOf } from "./messages.js";
+import { parseMoney } from "./money.js";
 import { streamPath } from "./page.js";
+import { formatCountdown } from "./time.js";
+import { toast } from "./toast.js";
 
 // CODE is what the server accepts as a code.
 const CODE = /^[A-Z0-9_-]{3,32}$/;

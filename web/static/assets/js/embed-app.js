@@ -1,21 +1,25 @@
 // The embed's app, loaded by /embed.js on a brand's page: the player, the
-// pinned product card (variants, Buy, the waitlist), live coupons and
-// waitlist offers, inside a shadow root, talking to livecart by absolute URL
-// (CORS).
+// pinned product card (variants, Buy, Add to cart, the waitlist), live
+// coupons and waitlist offers, and a box to ask the host a question, inside
+// a shadow root, talking to livecart by absolute URL (CORS). Everything it
+// loads (its stylesheet, product images) comes from livecart's origin.
+//
+// It tells the brand's page what the shopper does, as CustomEvents that
+// bubble out of the embed's element to the document: "livecart:play",
+// "livecart:buy", "livecart:add-to-cart" and "livecart:question".
 
 import { Api } from "./api.js";
-import { ProductCard } from "./card.js";
-import { Catalog } from "./catalog.js";
-import { CouponBanner } from "./coupon.js";
-import { h, setText, toast } from "./dom.js";
+import { h, setText } from "./dom.js";
 import { messageOf } from "./messages.js";
-import { OfferPanel } from "./offer.js";
-import { streamPath } from "./page.js";
-import { WhepPlayer } from "./player.js";
-import { Room } from "./room.js";
-import { Shop } from "./shop.js";
 import { SignIn } from "./signin.js";
+import { codePoints } from "./text.js";
+import { toast } from "./toast.js";
 import { clearToken, loadToken, saveToken } from "./token.js";
+import { VIEW_TEXT, Viewer } from "./viewer.js";
+
+// MAX_QUESTION is the longest question, in code points, as the room limits
+// text.
+const MAX_QUESTION = 500;
 
 // mount fills host with one stream's player and card. opts: base (the
 // livecart origin, from the script's src), stream, token (optional).
@@ -25,15 +29,22 @@ export async function mount(host, { base, stream, token }) {
   const api = new Api({ base, token: token || loadToken("embed") });
   const cfg = await fetch(`${base}/assets/config.json`, { credentials: "omit" }).then((r) => r.json()).catch(() => ({ guests: false }));
 
+  // emit tells the brand's page, with a CustomEvent that leaves the shadow
+  // root and bubbles to the document.
+  const emit = (name, detail) => host.dispatchEvent(new CustomEvent(`livecart:${name}`, { bubbles: true, composed: true, detail: { stream, ...detail } }));
+
   const video = h("video", { "data-testid": "video", playsinline: true, autoplay: true, muted: true });
   video.muted = true;
   const state = h("div", { class: "state", "data-testid": "player-state", text: "Connecting…" });
-  const unmute = h("button", { type: "button", class: "unmute", "data-testid": "unmute", hidden: true, text: "🔇 Tap to unmute" });
+  const unmute = h("button", { type: "button", class: "unmute", "data-testid": "unmute", hidden: true, text: "🔇", "aria-label": "Unmute", title: "Unmute" });
   const title = h("span", { class: "title", "data-testid": "title", text: "" });
   const badge = h("span", { class: "badge", "data-testid": "live-badge", hidden: true, text: "LIVE" });
   const cardEl = h("article", { class: "card", "data-testid": "product-card", hidden: true });
   const offersEl = h("div", { class: "offers", "data-testid": "offers", hidden: true });
   const couponsEl = h("div", { class: "coupons", "data-testid": "coupons", hidden: true });
+  const askInput = h("input", { name: "text", "data-testid": "ask-input", maxlength: String(MAX_QUESTION), placeholder: "Ask the host a question…", "aria-label": "Your question", enterkeyhint: "send" });
+  const askForm = h("form", { class: "ask", "data-testid": "ask-form", autocomplete: "off" },
+    askInput, h("button", { type: "submit", class: "primary", "data-testid": "ask-send", text: "Ask" }));
   const dialog = h("dialog", { "data-testid": "guest-dialog" },
     h("form", { method: "dialog", "data-testid": "guest-form" },
       h("strong", { text: "What should we call you?" }),
@@ -43,19 +54,17 @@ export async function mount(host, { base, stream, token }) {
     ));
   root.append(
     h("link", { rel: "stylesheet", href: `${base}/assets/css/embed.css` }),
-    h("div", { class: "lc", "data-testid": "embed" },
-      video, state, unmute,
-      h("div", { class: "top" }, badge, title),
-      h("div", { class: "bottom" }, offersEl, couponsEl, cardEl),
+    h("div", { class: "lc", "data-testid": "embed", dataset: { shape: "portrait" } },
+      video, state,
+      h("div", { class: "top" }, badge, title, unmute),
       h("div", { class: "toasts", "data-testid": "toasts" }),
+      h("div", { class: "bottom" }, offersEl, couponsEl, cardEl, askForm),
     ),
     dialog,
   );
 
-  const catalog = new Catalog();
-  const nameOf = (sku) => catalog.nameOf(sku);
-  const signIn = new SignIn(dialog, { api, scope: "embed", guests: !!cfg.guests, onToken: () => shop.restore() });
   const say = (msg, kind) => toast(msg, kind, root);
+  const signIn = new SignIn(dialog, { api, scope: "embed", guests: !!cfg.guests, onToken: () => viewer.shop.restore() });
 
   const addToCart = async (sku) => {
     try {
@@ -63,40 +72,40 @@ export async function mount(host, { base, stream, token }) {
       const cart = await api.get("/api/cart");
       const cur = (cart?.items || []).find((i) => i.sku === sku && i.stream === stream)?.qty || 0;
       await api.put(`/api/cart/items/${encodeURIComponent(sku)}`, { stream, qty: cur + 1 });
-      say(`Added ${nameOf(sku)} to your cart`, "ok");
+      say(`Added ${viewer.catalog.nameOf(sku)} to your cart`, "ok");
+      emit("add-to-cart", { sku, qty: 1, quantity_in_cart: cur + 1 });
     } catch (err) {
-      const msg = messageOf(err, { limit: catalog.limitOf(sku) });
+      const msg = messageOf(err, { limit: viewer.catalog.limitOf(sku) });
       if (msg) say(msg, "error");
     }
   };
-  const card = new ProductCard(cardEl, {
-    onBuy: (sku) => shop.buy(sku),
-    onAdd: addToCart,
-    onJoin: (sku) => shop.join(sku),
-    onLeave: (sku) => shop.leave(sku),
-    regularPrice: (sku, variant) => catalog.regularPrice(sku, variant),
-  });
-  const coupons = new CouponBanner(couponsEl, { currency: () => catalog.currency() });
-  const offers = new OfferPanel(offersEl, { nameOf, onBuy: (sku) => shop.buyOffer(sku) });
-  const shop = new Shop({
-    api, streamId: stream, card, coupons, offers, catalog, say,
-    signIn: () => signIn.ensure(),
+
+  const viewer = new Viewer({
+    api, streamId: stream, base, video, cardEl, couponsEl, offersEl, signIn: () => signIn.ensure(), say,
     onUnauthorized: () => {
       clearToken("embed");
       api.setToken(null);
     },
-  });
-
-  let status = "";
-  const player = new WhepPlayer({
-    endpoint: api.url(streamPath(stream, "/whep")),
-    video,
-    onState: (s) => {
-      host.dataset.player = s;
-      const text = { connecting: "Connecting…", reconnecting: "Reconnecting…", offline: status === "ended" ? "This show has ended." : "Waiting for the host…" }[s] ?? "";
-      setText(state, text);
-      state.hidden = !text;
-      unmute.hidden = !(s === "playing" && video.muted);
+    onAdd: addToCart,
+    on: {
+      stream: (s) => setText(title, s.title || stream),
+      view: (v) => {
+        host.dataset.status = viewer.status;
+        badge.hidden = v !== "playing" && v !== "connecting";
+        setText(state, VIEW_TEXT[v] ?? "");
+        state.hidden = !VIEW_TEXT[v];
+        unmute.hidden = !(v === "playing" && video.muted);
+        askForm.hidden = v === "ended" || v === "not_found";
+      },
+      player: (s) => (host.dataset.player = s),
+      // A landscape picture is letterboxed in the portrait frame, whole.
+      shape: (shape) => (root.querySelector(".lc").dataset.shape = shape),
+      room: (s) => (host.dataset.room = s),
+      play: () => emit("play", {}),
+      order: (order, sku) => emit("buy", {
+        sku, qty: 1, order_id: order.id, total_cents: order.total_cents, currency: order.currency,
+        discount_cents: Number(order.discount_cents) || 0, coupon: order.coupon || null,
+      }),
     },
   });
   unmute.addEventListener("click", () => {
@@ -104,48 +113,34 @@ export async function mount(host, { base, stream, token }) {
     video.play().catch(() => {});
     unmute.hidden = true;
   });
-  const setStatus = (s) => {
-    if (!s) return;
-    status = s;
-    host.dataset.status = s;
-    badge.hidden = s !== "live";
-    if (s === "live") player.retryNow();
-    if (s === "ended") player.stop();
-  };
-  const applyStream = (s) => {
-    setText(title, s.title || stream);
-    catalog.remember(s.lineup || []);
-    if ("pinned" in s) card.set(catalog.cardOf(s.pinned));
-    setStatus(s.status);
-  };
+  askForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const text = askInput.value.trim();
+    if (!text) return;
+    if (codePoints(text) > MAX_QUESTION) {
+      say(messageOf({ code: "too_long" }), "error");
+      return;
+    }
+    try {
+      await signIn.ensure();
+    } catch {
+      return;
+    }
+    if (!viewer.room.send({ type: "question", text })) {
+      say("Not connected yet — try again in a second.", "error");
+      return;
+    }
+    askInput.value = "";
+    say("Question sent to the host", "ok");
+    emit("question", { text });
+  });
+  viewer.room.on("error", (m) => say(messageOf(m), "error"));
 
-  try {
-    applyStream(await api.get(streamPath(stream)));
-  } catch (err) {
-    setText(state, err.status === 404 ? "Show not found" : messageOf(err));
-    host.dataset.status = err.status === 404 ? "not_found" : "error";
+  if (!(await viewer.load())) {
     host.dataset.ready = "true";
-    if (err.status === 404) return;
+    return { viewer };
   }
-
-  const room = new Room(api, stream, { onState: (s) => (host.dataset.room = s) });
-  room
-    .on("welcome", (m) => {
-      if (m.stream) applyStream(m.stream);
-      if ("pinned" in m) card.set(catalog.cardOf(m.pinned));
-      shop.restore();
-    })
-    .on("product", (m) => card.set(catalog.cardOf(m.card)))
-    .on("stock", (m) => {
-      catalog.setStock(m.sku, m.stock);
-      card.setStock(m.sku, m.stock);
-    })
-    .on("coupon", (m) => shop.coupon(m))
-    .on("offer", (m) => shop.offer(m))
-    .on("stream", (m) => setStatus(m.status));
-  room.connect();
-  if (status !== "ended") player.start();
+  viewer.begin();
   host.dataset.ready = "true";
-  return { player, room };
+  return { viewer, player: viewer.player, room: viewer.room };
 }
-

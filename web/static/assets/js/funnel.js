@@ -3,9 +3,11 @@
 // revenue in the show's currency, conversion (orders per unique viewer), and
 // the same per product.
 
-import { formatMoney, formatTime, h, setText, tid } from "./dom.js";
+import { h, setText, tid } from "./dom.js";
 import { messageOf } from "./messages.js";
+import { formatMoney } from "./money.js";
 import { streamPath } from "./page.js";
+import { formatTime } from "./time.js";
 
 // FUNNEL_EVERY_MS is how often the stats are read.
 export const FUNNEL_EVERY_MS = 3000;

@@ -2,9 +2,11 @@
 // product with sizes or colours), its per-person limit, an optional flash
 // price and end time, Pin; the pinned one with Unpin.
 
-import { formatMoney, h, parseMoney, setText, tid, toast } from "./dom.js";
+import { h, setText, tid } from "./dom.js";
 import { messageOf } from "./messages.js";
+import { formatMoney, parseMoney } from "./money.js";
 import { streamPath } from "./page.js";
+import { toast } from "./toast.js";
 
 const DURATIONS = [["", "no end"], ["60", "1 min"], ["300", "5 min"], ["600", "10 min"], ["900", "15 min"], ["1800", "30 min"]];
 

@@ -2,9 +2,10 @@
 // delete, mute and ban, slow mode, and lines held for review.
 
 import { ChatList, Composer, userLabel } from "./chat.js";
-import { h, setText, tid, toast } from "./dom.js";
+import { h, setText, tid } from "./dom.js";
 import { Room } from "./room.js";
 import { answerTools, roomErrors, setStatus, setTitle, staffPage } from "./staff.js";
+import { toast } from "./toast.js";
 
 // HELD names the room messages of review: the server sends HELD.held
 // {id,user,text,ts} to moderators for each line held back, and HELD.resolved

@@ -2,7 +2,8 @@
 // for the first viewer in line for a minute. The panel says so ("One is held
 // for you — 0:59") with a one-tap Buy now, and goes when the offer does.
 
-import { formatCountdown, h, setText, tid } from "./dom.js";
+import { h, setText, tid } from "./dom.js";
+import { formatCountdown } from "./time.js";
 
 export class OfferPanel {
   // root is the element that holds the offers. nameOf(sku) names what is

@@ -1,12 +1,15 @@
-// What a viewer does with the card, shared by the viewer page and the embed:
-// one-tap Buy (with the applied coupon), the waitlist of a sold-out item
-// (join, leave, places restored on load and kept current), and the offers
-// the waitlist brings (bought with one tap). Room messages "offer" and
-// "coupon" come in through offer() and coupon().
+// What a viewer does with a product card, shared by the viewer page and the
+// embed: one-tap Buy (with the applied coupon), the waitlist of a sold-out
+// item (join, leave, places restored on load and kept current), and the
+// offers the waitlist brings (bought with one tap). Room messages "offer"
+// and "coupon" come in through offer() and coupon().
+//
+// The pinned card is one card; the bag adds one per product (attach). The
+// viewer's places in line and held units are the same on every card.
 
 import { oneTap } from "./card.js";
-import { formatMoney } from "./dom.js";
 import { messageOf } from "./messages.js";
+import { formatMoney } from "./money.js";
 import { streamPath } from "./page.js";
 
 // PLACES_EVERY_MS is how often places in line are refreshed while the
@@ -23,24 +26,73 @@ export function orderText(name, order) {
 }
 
 export class Shop {
-  // card is the ProductCard, coupons the CouponBanner (or null), offers the
-  // OfferPanel (or null), catalog the page's Catalog. signIn() resolves
-  // once the person has a token; say(text, kind) shows a toast;
+  // card is the pinned ProductCard, coupons the CouponBanner (or null),
+  // offers the OfferPanel (or null), catalog the page's Catalog. signIn()
+  // resolves once the person has a token; say(text, kind) shows a toast;
   // onUnauthorized() forgets a rejected token; onStale() reloads the
-  // stream when what the page shows turned out to be old.
-  constructor({ api, streamId, card, coupons = null, offers = null, catalog, signIn, say, onUnauthorized = () => {}, onStale = () => {} }) {
-    Object.assign(this, { api, streamId, card, coupons, offers, catalog, signIn, say, onUnauthorized, onStale });
+  // stream when what the page shows turned out to be old; onOrder(order,
+  // sku) sees every order placed.
+  constructor({ api, streamId, card, coupons = null, offers = null, catalog, signIn, say, onUnauthorized = () => {}, onStale = () => {}, onOrder = () => {} }) {
+    Object.assign(this, { api, streamId, card, coupons, offers, catalog, signIn, say, onUnauthorized, onStale, onOrder });
     this.placesTimer = 0;
-    // One tap, one order: taps while an order is on its way are ignored,
-    // and the order's Idempotency-Key is kept across its retries (Api.once).
-    this.buy = oneTap((sku) => this.order(sku, { withCoupon: true, show: (s) => card.setBuying(s) }));
+    this.extra = new Set();
+    // One tap, one order, per card: taps while an order is on its way are
+    // ignored, and the order's Idempotency-Key is kept across its retries
+    // (Api.once).
+    this.buyTaps = new WeakMap();
+    this.joinTaps = new WeakMap();
     this.buyOffer = oneTap(async (sku) => {
       const order = await this.order(sku, { withCoupon: false, show: (s) => offers?.setBuying(sku, s) });
       // The held unit is taken: the offer is over (the room says so too).
       if (order) this.offer({ sku, held_until: null }, false);
       return order;
     });
-    this.join = oneTap((sku) => this.joinLine(sku), 600);
+  }
+
+  // cards returns every card that shows products: the pinned one first.
+  cards() {
+    return [this.card, ...this.extra];
+  }
+
+  // attach adds a card (one of the bag's) that shows the viewer's places
+  // and held units too; detach removes it.
+  attach(card) {
+    this.extra.add(card);
+    for (const [sku, position] of this.card.places) card.setPlace(sku, position);
+    for (const sku of this.card.offers) card.setOffer(sku, true);
+  }
+
+  detach(card) {
+    this.extra.delete(card);
+  }
+
+  // buy is a tap on Buy now of card (by default the pinned one).
+  buy(sku, card = this.card) {
+    let tap = this.buyTaps.get(card);
+    if (!tap) {
+      tap = oneTap((s) => this.order(s, { withCoupon: true, show: (state) => card.setBuying(state) }));
+      this.buyTaps.set(card, tap);
+    }
+    return tap(sku);
+  }
+
+  // join is a tap on Join waitlist of card.
+  join(sku, card = this.card) {
+    let tap = this.joinTaps.get(card);
+    if (!tap) {
+      tap = oneTap((s) => this.joinLine(s, card), 600);
+      this.joinTaps.set(card, tap);
+    }
+    return tap(sku);
+  }
+
+  // setStock shows a product's or a variant's stock on every card.
+  setStock(sku, stock) {
+    for (const c of this.cards()) c.setStock(sku, stock);
+  }
+
+  setPlace(sku, position) {
+    for (const c of this.cards()) c.setPlace(sku, position);
   }
 
   // failed tells the viewer why a tap on sku did not work.
@@ -50,7 +102,7 @@ export class Shop {
     if (msg) this.say(msg, "error");
   }
 
-  // limitOnCard is the per-person limit the card shows for sku, if any.
+  // limitOnCard is the per-person limit the pinned card shows for sku.
   limitOnCard(sku) {
     const c = this.card.card;
     if (!c || (c.sku !== sku && !this.card.variant(sku))) return undefined;
@@ -73,23 +125,24 @@ export class Shop {
       // the viewer applies it again.
       if (coupon && Number(order.discount_cents) > 0) this.coupons?.unapply();
       setTimeout(() => show("idle"), 1500);
+      this.onOrder(order, sku);
       return order;
     } catch (err) {
       show("idle");
-      if (err?.code === "out_of_stock") this.card.setStock(sku, 0);
+      if (err?.code === "out_of_stock") this.setStock(sku, 0);
       if (err?.code === "coupon_invalid") this.coupons?.unapply();
       this.failed(err, sku);
       return null;
     }
   }
 
-  // joinLine joins the waitlist of a sold-out sku.
-  async joinLine(sku) {
-    this.card.setJoining(true);
+  // joinLine joins the waitlist of a sold-out sku from card.
+  async joinLine(sku, card = this.card) {
+    card.setJoining(true);
     try {
       await this.signIn();
       const place = await this.api.post(streamPath(this.streamId, "/waitlist"), { sku });
-      this.card.setPlace(sku, place?.position || 1);
+      this.setPlace(sku, place?.position || 1);
       this.say(`You're #${place?.position || 1} in line for ${this.catalog.nameOf(sku)}`, "ok");
       this.watchPlaces();
     } catch (err) {
@@ -100,7 +153,7 @@ export class Shop {
         this.failed(err, sku);
       }
     } finally {
-      this.card.setJoining(false);
+      card.setJoining(false);
     }
   }
 
@@ -108,7 +161,7 @@ export class Shop {
   async leave(sku) {
     try {
       await this.api.request("DELETE", streamPath(this.streamId, "/waitlist"), { json: { sku } });
-      this.card.setPlace(sku, null);
+      this.setPlace(sku, null);
       this.say(`You left the line for ${this.catalog.nameOf(sku)}`, "info");
     } catch (err) {
       this.failed(err, sku);
@@ -127,8 +180,8 @@ export class Shop {
       return;
     }
     const places = new Map((w?.items || []).map((i) => [i.sku, i.position]));
-    for (const sku of [...this.card.places.keys()]) if (!places.has(sku)) this.card.setPlace(sku, null);
-    for (const [sku, position] of places) this.card.setPlace(sku, position);
+    for (const sku of [...this.card.places.keys()]) if (!places.has(sku)) this.setPlace(sku, null);
+    for (const [sku, position] of places) this.setPlace(sku, position);
     const offered = new Map((w?.offers || []).map((o) => [o.sku, o.held_until]));
     for (const sku of [...this.card.offers]) if (!offered.has(sku)) this.offer({ sku, held_until: null }, false);
     for (const [sku, until] of offered) this.offer({ sku, held_until: until }, false);
@@ -151,10 +204,10 @@ export class Shop {
     if (!m?.sku) return;
     const on = !!m.held_until;
     this.offers?.set(m.sku, m.held_until || null);
-    this.card.setOffer(m.sku, on);
+    for (const c of this.cards()) c.setOffer(m.sku, on);
     if (on) {
       // The held unit is the viewer's turn: they are out of the line.
-      this.card.setPlace(m.sku, null);
+      this.setPlace(m.sku, null);
     } else if (resync) {
       this.restore();
     }

@@ -1,8 +1,9 @@
 // Guest sign-in: when the server has guests on, a person picks a name and
 // gets a viewer token (POST /api/guest), kept in localStorage.
 
-import { setText, tid, toast } from "./dom.js";
+import { setText, tid } from "./dom.js";
 import { messageOf } from "./messages.js";
+import { toast } from "./toast.js";
 import { saveToken } from "./token.js";
 
 export class SignIn {

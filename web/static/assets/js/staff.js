@@ -2,22 +2,41 @@
 // stream header, and the answer box under a question.
 
 import { Api } from "./api.js";
-import { h, setText, tid, toast } from "./dom.js";
+import { h, setText, tid } from "./dom.js";
 import { messageOf } from "./messages.js";
 import { streamIdFromPath, streamPath } from "./page.js";
-import { takeToken } from "./token.js";
+import { toast } from "./toast.js";
+import { saveToken, takeToken } from "./token.js";
+
+// gate shows the page's gate (need-token or not-found) in place of the page:
+// the header keeps only the page's title.
+function gate(which, id) {
+  document.querySelector("main").hidden = true;
+  document.body.classList.add("gated");
+  tid(which).hidden = false;
+  setText(tid("title"), id ? `${tid("title").textContent} · ${id}` : tid("title").textContent);
+  const watch = tid("gate-watch");
+  if (watch) watch.href = `/watch/${encodeURIComponent(id)}`;
+  document.body.dataset.ready = "true";
+}
 
 // staffPage returns {id, api, stream} once the page has a token and the
-// stream exists; otherwise it shows the gate and returns null.
+// stream exists; otherwise it shows the gate and returns null. Without a
+// token the gate explains where one comes from and takes one pasted.
 export async function staffPage() {
   const id = streamIdFromPath();
   const token = takeToken("staff");
   const api = new Api({ token });
-  const main = document.querySelector("main");
   if (!token) {
-    main.hidden = true;
-    tid("need-token").hidden = false;
-    document.body.dataset.ready = "true";
+    const form = tid("token-form");
+    form?.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const t = form.elements.token.value.trim();
+      if (!t) return;
+      saveToken("staff", t);
+      location.reload();
+    });
+    gate("need-token", id);
     return null;
   }
   try {
@@ -25,9 +44,7 @@ export async function staffPage() {
     return { id, api, stream };
   } catch (err) {
     if (err.status === 404) {
-      main.hidden = true;
-      tid("not-found").hidden = false;
-      document.body.dataset.ready = "true";
+      gate("not-found", id);
       return null;
     }
     toast(messageOf(err), "error");

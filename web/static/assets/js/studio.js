@@ -1,19 +1,45 @@
 // /studio/{id}: the host. Go live from the camera (WHIP) or copy the WHIP URL
-// and token for OBS; the lineup with Pin/Unpin and flash prices; live
-// coupons; the show's funnel; live orders and revenue; viewers; questions to
-// answer.
+// and token for OBS; while live, how long the show has run and the stream's
+// health; End show (only while live); the lineup with Pin/Unpin and flash
+// prices; live coupons; the show's funnel; live orders and revenue in the
+// lineup's currency; viewers; questions to answer (answered ones folded
+// away below).
 
 import { ChatList, Composer } from "./chat.js";
 import { CouponDrop } from "./coupondrop.js";
-import { setText, tid, toast } from "./dom.js";
+import { setText, tid } from "./dom.js";
 import { Funnel } from "./funnel.js";
+import { StreamHealth } from "./health.js";
 import { Lineup } from "./lineup.js";
 import { messageOf } from "./messages.js";
 import { Orders } from "./orders.js";
 import { streamPath } from "./page.js";
 import { Room } from "./room.js";
 import { answerTools, roomErrors, setStatus, setTitle, staffPage } from "./staff.js";
+import { formatElapsed } from "./time.js";
+import { toast } from "./toast.js";
 import { WhipPublisher } from "./whip.js";
+
+// liveSince remembers, per stream and for this tab, when the studio first
+// saw the show live: the elapsed time survives a reload.
+const liveSince = {
+  key: (id) => `livecart.live-since.${id}`,
+  get(id) {
+    try {
+      return Number(sessionStorage.getItem(this.key(id))) || 0;
+    } catch {
+      return 0;
+    }
+  },
+  set(id, t) {
+    try {
+      if (t) sessionStorage.setItem(this.key(id), String(t));
+      else sessionStorage.removeItem(this.key(id));
+    } catch {
+      /* storage off: this page only */
+    }
+  },
+};
 
 const page = await staffPage();
 if (page) start(page);
@@ -21,7 +47,6 @@ if (page) start(page);
 function start({ id, api, stream }) {
   const body = document.body;
   setTitle(stream, id);
-  setStatus(stream?.status);
   tid("watch-link").href = `/watch/${encodeURIComponent(id)}`;
   setText(tid("viewers"), stream?.viewers ?? 0);
 
@@ -37,12 +62,41 @@ function start({ id, api, stream }) {
   coupons.refresh();
   const funnel = new Funnel(tid("funnel"), { api, streamId: id, nameOf: (s) => lineup.nameOf(s) });
   funnel.start();
-  const orders = new Orders(document.body, { api, streamId: id, nameOf: (s) => lineup.nameOf(s) });
+  const orders = new Orders(document.body, { api, streamId: id, nameOf: (s) => lineup.nameOf(s), currency: () => lineup.currency() });
   orders.refresh();
+
+  // The show's status: the badge, how long it has been live, and End show
+  // only while it is live.
+  let since = liveSince.get(id);
+  let elapsedTimer = 0;
+  const showElapsed = () => {
+    const el = tid("elapsed");
+    el.hidden = !since;
+    if (since) setText(el, `Live ${formatElapsed(Date.now() - since)}`);
+  };
+  const status = (s) => {
+    if (!s) return;
+    setStatus(s);
+    tid("end-show").hidden = s !== "live";
+    if (s === "live" && !since) {
+      since = Date.now();
+      liveSince.set(id, since);
+    }
+    if (s !== "live") {
+      since = 0;
+      liveSince.set(id, 0);
+    }
+    clearInterval(elapsedTimer);
+    showElapsed();
+    if (since) elapsedTimer = setInterval(showElapsed, 1000);
+  };
+  status(stream?.status);
 
   const room = new Room(api, id, { onState: (s) => (body.dataset.room = s) });
   const send = (m) => room.send(m);
   const questions = new ChatList(tid("questions"), { max: 100, filter: (m) => m.type !== "chat", actions: (m) => answerTools(m, send) });
+  // countOpen counts the questions still to answer.
+  const countOpen = () => setText(tid("open-questions"), tid("questions").querySelectorAll('[data-testid="question"]:not(.answered)').length);
   const chat = new ChatList(tid("chat-list"), { max: 150 });
   new Composer(tid("composer"), { send });
   const ticker = { show: (m) => toast(`${m.buyer || "Someone"} bought ${m.qty} × ${lineup.nameOf(m.sku)}`, "ok") };
@@ -50,7 +104,7 @@ function start({ id, api, stream }) {
   room
     .on("welcome", (m) => {
       if (m.stream) {
-        setStatus(m.stream.status);
+        status(m.stream.status);
         if (m.stream.lineup) lineup.set(m.stream.lineup);
       }
       if (!m.recovered) {
@@ -63,19 +117,23 @@ function start({ id, api, stream }) {
         }
       }
       if ("pinned" in m) lineup.showPinned(m.pinned);
+      countOpen();
     })
     .on("chat", (m) => chat.add(m))
     .on("question", (m) => {
       chat.add(m);
       questions.add(m);
+      countOpen();
     })
     .on("answer", (m) => {
       chat.add(m);
       questions.add(m);
+      countOpen();
     })
     .on("deleted", (m) => {
       chat.remove(m.id);
       questions.remove(m.id);
+      countOpen();
     })
     .on("product", (m) => lineup.showPinned(m.card))
     .on("stock", (m) => lineup.setStock(m.sku, m.stock))
@@ -85,7 +143,7 @@ function start({ id, api, stream }) {
     })
     .on("coupon", (m) => coupons.update(m))
     .on("viewers", (m) => setText(tid("viewers"), m.count))
-    .on("stream", (m) => setStatus(m.status));
+    .on("stream", (m) => status(m.status));
   roomErrors(room);
   room.connect();
 
@@ -102,8 +160,11 @@ function start({ id, api, stream }) {
       tid("go-live").hidden = s === "live" || s === "connecting" || s === "reconnecting";
       tid("stop-live").hidden = !tid("go-live").hidden;
       if (s === "error") toast(`Could not go live: ${detail}`, "error");
+      health.read();
     },
   });
+  const health = new StreamHealth(tid("health"), { api, streamId: id, publisher, note: tid("health-note") });
+  health.start();
 
   async function startCamera() {
     if (camera) return camera;
@@ -151,7 +212,7 @@ function start({ id, api, stream }) {
     publisher.stop();
     try {
       await api.post(streamPath(id, "/end"), {});
-      setStatus("ended");
+      status("ended");
     } catch (err) {
       toast(messageOf(err), "error");
     }

@@ -2,7 +2,7 @@
 // publishes again on its own when the connection drops: within the server's
 // 30 s grace, viewers keep playing without noticing.
 
-import { backoff } from "./dom.js";
+import { backoff } from "./retry.js";
 import { exchange, hangUp, useIceServers, waitGathering } from "./webrtc.js";
 
 // States: "idle", "connecting", "live", "reconnecting", "error" (with a
