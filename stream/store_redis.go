@@ -83,22 +83,7 @@ func (s *RedisStore) SetStatus(ctx context.Context, id string, status Status) (S
 	if err != nil {
 		return Stream{}, unavailable(err, "set status")
 	}
-	switch v := v.(type) {
-	case int64:
-		if v == -1 {
-			return Stream{}, fmt.Errorf("set status of stream %q: %w", id, ErrNotFound)
-		}
-		return Stream{}, fmt.Errorf("set status of stream %q: %w", id, ErrEnded)
-	case []any:
-		m := make(map[string]string, len(v)/2)
-		for i := 0; i+1 < len(v); i += 2 {
-			k, _ := v[i].(string)
-			val, _ := v[i+1].(string)
-			m[k] = val
-		}
-		return streamFromHash(m), nil
-	}
-	return Stream{}, fmt.Errorf("set status of stream %q: unexpected reply %T", id, v)
+	return scriptStream(v, id, "set status of")
 }
 
 // List implements Store.
@@ -166,22 +151,7 @@ func (s *RedisStore) GoLive(ctx context.Context, id, node string) (Stream, error
 	if err != nil {
 		return Stream{}, unavailable(err, "go live")
 	}
-	switch v := v.(type) {
-	case int64:
-		if v == -1 {
-			return Stream{}, fmt.Errorf("go live on stream %q: %w", id, ErrNotFound)
-		}
-		return Stream{}, fmt.Errorf("go live on stream %q: %w", id, ErrEnded)
-	case []any:
-		m := make(map[string]string, len(v)/2)
-		for i := 0; i+1 < len(v); i += 2 {
-			k, _ := v[i].(string)
-			val, _ := v[i+1].(string)
-			m[k] = val
-		}
-		return streamFromHash(m), nil
-	}
-	return Stream{}, fmt.Errorf("go live on stream %q: unexpected reply %T", id, v)
+	return scriptStream(v, id, "go live on")
 }
 
 // Abandon implements Store.
@@ -292,4 +262,25 @@ func (s *RedisStore) Viewers(ctx context.Context, stream, except string) (int, e
 		}
 	}
 	return total, nil
+}
+
+// scriptStream reads a status script's reply: the stream's hash, or -1 for
+// no such stream, -2 for an ended one.
+func scriptStream(v any, id, op string) (Stream, error) {
+	switch v := v.(type) {
+	case int64:
+		if v == -1 {
+			return Stream{}, fmt.Errorf("%s stream %q: %w", op, id, ErrNotFound)
+		}
+		return Stream{}, fmt.Errorf("%s stream %q: %w", op, id, ErrEnded)
+	case []any:
+		m := make(map[string]string, len(v)/2)
+		for i := 0; i+1 < len(v); i += 2 {
+			k, _ := v[i].(string)
+			val, _ := v[i+1].(string)
+			m[k] = val
+		}
+		return streamFromHash(m), nil
+	}
+	return Stream{}, fmt.Errorf("%s stream %q: unexpected reply %T", op, id, v)
 }
