@@ -2,6 +2,7 @@ package chat
 
 import (
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -77,6 +78,12 @@ type client struct {
 	skipBase uint64
 	skipOwn  uint64
 
+	// Writing to the socket (wire.go): wmu is held by whoever writes;
+	// partial is the rest of a shared frame the kernel took in part.
+	wmu     sync.Mutex
+	partial []byte
+	raw     syscall.RawConn // nil: no writes that do not wait
+
 	// reader-only state
 	bad []time.Time
 }
@@ -92,6 +99,7 @@ func newClient(r *Rooms, h *hub, conn *websocket.Conn, p *auth.Principal, rank a
 		wake:     make(chan struct{}, 1),
 		readDone: make(chan struct{}),
 		done:     make(chan struct{}),
+		raw:      rawConn(conn),
 	}
 }
 
@@ -150,31 +158,26 @@ func (c *client) queueLocked(f frame) bool {
 	return true
 }
 
-// pushShared queues a tick's shared frame f when the connection can take
-// it as it is: ready, nothing else pending, none of its messages already
-// queued (offsets lo to hi of epoch), and, when it tells skipped lines
-// (tell), told up to the class's last count sk. It reports false when the
-// connection needs the messages one by one instead, and behind when that
-// is because its writer has not yet taken what was queued before. Called
-// under the hub's lock.
-func (c *client) pushShared(f *sharedFrame, lo, hi uint64, epoch string, tell bool, sk *skipCount) (ok, behind bool) {
+// claimShared takes a tick's shared frame for this connection when it can
+// take it as it is: ready, nothing else pending, none of its messages
+// already queued (offsets lo to hi of epoch), and, when it tells skipped
+// lines (tell), told up to the class's last count sk. The caller then
+// sends the frame (sendShared). It reports false when the connection needs
+// the messages one by one instead, and behind when that is because its
+// writer has not yet taken what was queued before; closing connections
+// are skipped (ok, nothing to send). Called under the hub's lock.
+func (c *client) claimShared(lo, hi uint64, epoch string, tell bool, sk *skipCount) (ok, send, behind bool) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.closeCode != 0 {
-		c.mu.Unlock()
-		return true, false
+		return true, false, false
 	}
 	if len(c.queue) != 0 || len(c.states) != 0 {
-		c.mu.Unlock()
-		return false, c.ready
+		return false, false, c.ready
 	}
 	if !c.ready || (lo != 0 && epoch == c.epoch && lo <= c.minOffset) ||
 		(tell && (c.skipBase != sk.told || c.skipOwn != 0)) {
-		c.mu.Unlock()
-		return false, false
-	}
-	if !c.queueLocked(frame{shared: f}) {
-		c.mu.Unlock()
-		return true, false
+		return false, false, false
 	}
 	if hi != 0 {
 		c.minOffset, c.epoch = hi, epoch
@@ -182,9 +185,24 @@ func (c *client) pushShared(f *sharedFrame, lo, hi uint64, epoch string, tell bo
 	if tell {
 		c.skipBase = sk.total
 	}
+	return true, true, false
+}
+
+// sendShared sends a shared frame claimed by claimShared: written at once
+// when the socket takes it (tryShared), else queued for the writer. It
+// reports whether it was written at once.
+func (c *client) sendShared(f *sharedFrame) bool {
+	if c.tryShared(f.data) {
+		return true
+	}
+	c.mu.Lock()
+	if c.closeCode == 0 && c.queueLocked(frame{shared: f}) {
+		c.mu.Unlock()
+		c.signal()
+		return false
+	}
 	c.mu.Unlock()
-	c.signal()
-	return true, false
+	return false
 }
 
 // skipped is the count of the skipped message this connection receives in
@@ -318,8 +336,7 @@ func (c *client) writeLoop() {
 			}
 			return
 		case <-ping.C:
-			_ = c.conn.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
-			if err := c.conn.WriteMessage(websocket.PingMessage, nil); err != nil {
+			if err := c.control(websocket.PingMessage, nil); err != nil {
 				return
 			}
 			continue
@@ -339,8 +356,14 @@ func (c *client) writeLoop() {
 	}
 }
 
-// write sends queued events, then pending state, as few frames as fit.
+// write finishes a shared frame left in part, then sends queued events
+// and shared frames, then pending state, as few frames as fit.
 func (c *client) write(q []frame, s []stateEntry) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.flushPartialLocked(); err != nil {
+		return err
+	}
 	if len(q) == 0 && len(s) == 0 {
 		return nil
 	}
@@ -386,10 +409,8 @@ func (c *client) write(q []frame, s []stateEntry) error {
 			}
 			w = nil
 		}
-		if f.shared.pm != nil {
-			if err := c.conn.WritePreparedMessage(f.shared.pm); err != nil {
-				return err
-			}
+		if err := c.writeShared(f.shared.data); err != nil {
+			return err
 		}
 		msgs += f.shared.msgs
 		frames++
@@ -412,8 +433,7 @@ var newline = []byte{'\n'}
 // writeClose sends a close frame and gives the peer a moment to answer
 // before the connection is closed.
 func (c *client) writeClose(code int, text string) {
-	cfg := &c.rooms.cfg
-	_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(cfg.WriteTimeout))
+	_ = c.control(websocket.CloseMessage, websocket.FormatCloseMessage(code, text))
 	t := time.NewTimer(2 * time.Second)
 	defer t.Stop()
 	select {

@@ -77,7 +77,7 @@ type Config struct {
 	// rooms"). History and recovery keep every line.
 	LineBudget int
 	// Tick is the least time between two frames a room sends to everyone
-	// (default 50ms): what arrives within it goes out together, encoded
+	// (default 25ms): what arrives within it goes out together, encoded
 	// once. A room that has been quiet for a tick sends at once; while a
 	// quarter of its connections have not yet written the last frame when
 	// the next is due, the room stretches the interval, up to four times.
@@ -151,7 +151,7 @@ func (c *Config) defaults() error {
 	setDefault(&c.Burst, 5)
 	setDefault(&c.HistorySize, 200)
 	setDefault(&c.LineBudget, 8)
-	setDefault(&c.Tick, 50*time.Millisecond)
+	setDefault(&c.Tick, 25*time.Millisecond)
 	setDefault(&c.SendQueue, 256)
 	setDefault(&c.SocketSendBuffer, 64<<10)
 	setDefault(&c.MaxFrame, 4096)

@@ -59,6 +59,8 @@ type hub struct {
 	armed    bool          // a tick is scheduled
 	tickDue  time.Time     // when
 	stretch  time.Duration // the interval of ticks while writers fall behind (pace)
+	tickMu   sync.Mutex    // held through a tick, its writes included
+	sends    []sharedSend  // the connections a tick writes its shared frames to
 	lastTick time.Time
 	timer    *time.Timer
 	budget   *lineBudget

@@ -47,6 +47,7 @@ func (c *client) readLoop() {
 	extend := func() { _ = c.conn.SetReadDeadline(time.Now().Add(cfg.PongTimeout)) }
 	extend()
 	c.conn.SetPongHandler(func(string) error { extend(); return nil })
+	c.answerControl()
 	reacts := rate.NewLimiter(reactRate, reactRate)
 	for {
 		mt, rd, err := c.conn.NextReader()

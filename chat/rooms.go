@@ -124,7 +124,9 @@ func (r *Rooms) originAllowed(req *http.Request) bool {
 }
 
 // serveWS checks the request (origin, token, admission, stream), upgrades
-// it and runs the connection until it closes.
+// it and joins the room; then it hands the connection to a goroutine of
+// its own (serveConn) and returns, so that the request's goroutine, its
+// stack grown by the join, ends.
 func (r *Rooms) serveWS(w http.ResponseWriter, req *http.Request) {
 	stream := req.PathValue("id")
 	if !r.originAllowed(req) {
@@ -141,7 +143,12 @@ func (r *Rooms) serveWS(w http.ResponseWriter, req *http.Request) {
 		api.WriteError(w, req, r.cfg.Log, err)
 		return
 	}
-	defer leave()
+	handedOver := false
+	defer func() {
+		if !handedOver {
+			leave()
+		}
+	}()
 	if p != nil && !p.InScope(stream) {
 		api.WriteError(w, req, r.cfg.Log, auth.Check(p, auth.Watch, auth.On(stream, auth.Owner{})))
 		return
@@ -165,7 +172,11 @@ func (r *Rooms) serveWS(w http.ResponseWriter, req *http.Request) {
 		api.WriteError(w, req, r.cfg.Log, api.Unavailablef(nil, "the server is shutting down"))
 		return
 	}
-	defer r.handlers.Done()
+	defer func() {
+		if !handedOver {
+			r.handlers.Done()
+		}
+	}()
 	conn, err := r.upgrader.Upgrade(w, req, nil)
 	if err != nil {
 		return // Upgrade has answered.
@@ -182,10 +193,8 @@ func (r *Rooms) serveWS(w http.ResponseWriter, req *http.Request) {
 		conn.Close()
 		return
 	}
-	defer r.release(h)
 	c := newClient(r, h, conn, p, p.RankIn(stream, owner), p.Can(auth.Moderate, auth.On(stream, owner)))
 	h.add(c)
-	defer h.remove(c)
 	go c.writeLoop()
 	if r.isClosed() {
 		c.close(closeGoingAway, "server shutting down", false)
@@ -193,6 +202,18 @@ func (r *Rooms) serveWS(w http.ResponseWriter, req *http.Request) {
 	r.join(ctx, c, since, q.Get("epoch"))
 	cancel()
 	r.joined(stream, c)
+	handedOver = true
+	go r.serveConn(c, leave)
+}
+
+// serveConn reads the connection until it closes, waits for its writer,
+// and lets go of its room and its admission (leave). It is counted in
+// r.handlers, which Shutdown waits for.
+func (r *Rooms) serveConn(c *client, leave func()) {
+	defer r.handlers.Done()
+	defer leave()
+	defer r.release(c.hub)
+	defer c.hub.remove(c)
 	c.readLoop()
 	<-c.done
 }

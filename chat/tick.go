@@ -4,8 +4,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/livecart/livecart/auth"
 )
 
@@ -57,11 +55,18 @@ const maxStretch = 4
 // else goes out to it.
 const skipEvery = time.Second
 
-// sharedFrame is one websocket message of a tick, encoded once and
-// written as it is to every connection that receives it.
+// sharedFrame is one websocket message of a tick, encoded once, header
+// and all (wire.go), and written as it is to every connection that
+// receives it.
 type sharedFrame struct {
-	pm   *websocket.PreparedMessage
+	data []byte // nil: too large to share
 	msgs int
+}
+
+// sharedSend is a connection that takes a tick's shared frame as it is.
+type sharedSend struct {
+	c *client
+	f *sharedFrame
 }
 
 // tick is one tick's decision, used under the hub's lock.
@@ -121,15 +126,19 @@ func (h *hub) armLocked(wait time.Duration) {
 }
 
 // tick sends what arrived since the last one. When lines were skipped
-// and not yet told, another tick tells them within skipEvery.
+// and not yet told, another tick tells them within skipEvery. Ticks run
+// one at a time (tickMu): the shared frames of one are sent, after the
+// hub's lock is released, before the next is decided.
 func (h *hub) tick() {
+	h.tickMu.Lock()
+	defer h.tickMu.Unlock()
 	now := time.Now()
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	h.armed = false
 	h.lastTick = now
 	pending := h.pending
 	h.pending = h.spare[:0]
+	h.sends = h.sends[:0]
 	if t := h.decide(now, pending); t != nil {
 		behind := 0
 		for c := range h.clients {
@@ -147,6 +156,20 @@ func (h *hub) tick() {
 			h.armLocked(max(h.every(), skipEvery-now.Sub(sk.at)))
 		}
 	}
+	sends := h.sends
+	h.mu.Unlock()
+
+	// No lock of the hub is held across the writes.
+	msgs, frames := 0, 0
+	for i, s := range sends {
+		if s.c.sendShared(s.f) {
+			msgs += s.f.msgs
+			frames++
+		}
+		sends[i] = sharedSend{}
+	}
+	h.r.metrics.sent.Add(float64(msgs))
+	h.r.metrics.frames.Add(float64(frames))
 }
 
 // decide builds a tick from the publications that arrived: the line budget
@@ -286,8 +309,11 @@ func (h *hub) send(t *tick, c *client) (behind bool) {
 		if f == nil { // nothing for this class
 			return false
 		}
-		if f.pm != nil {
-			ok, late := c.pushShared(f, t.lo[cl], t.hi[cl], t.epoch, t.skip[cl], sk)
+		if f.data != nil {
+			ok, send, late := c.claimShared(t.lo[cl], t.hi[cl], t.epoch, t.skip[cl], sk)
+			if send {
+				h.sends = append(h.sends, sharedSend{c, f})
+			}
 			if ok {
 				return false
 			}
@@ -317,8 +343,8 @@ func (h *hub) send(t *tick, c *client) (behind bool) {
 }
 
 // frame returns the shared frame of class cl in t, encoding it on first
-// use: nil when nothing goes out to the class, and a frame without pm when
-// it is too large to share (the writer then splits it).
+// use: nil when nothing goes out to the class, and a frame without data
+// when it is too large to share (the writer then splits it).
 func (h *hub) frame(t *tick, cl int) *sharedFrame {
 	if t.built[cl] {
 		return t.frames[cl]
@@ -351,9 +377,7 @@ func (h *hub) frame(t *tick, cl int) *sharedFrame {
 	}
 	f := &sharedFrame{msgs: msgs}
 	if len(buf) <= maxFrameOut {
-		if pm, err := websocket.NewPreparedMessage(websocket.TextMessage, buf); err == nil {
-			f.pm = pm
-		}
+		f.data = wireFrame(buf)
 	}
 	t.frames[cl] = f
 	return f

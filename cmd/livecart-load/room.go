@@ -182,6 +182,7 @@ func roomRun(ctx context.Context, c roomConfig, stdout io.Writer) error {
 	st := newRoomStats()
 	before, _ := procStat(c.pid)
 	goroutines0 := roomMetric(c.urls, "go_goroutines")
+	mem0 := roomMemory(c.urls)
 	var wg sync.WaitGroup
 	nslow := int(float64(c.viewers) * c.slowFrac)
 	connected := 0
@@ -201,6 +202,7 @@ func roomRun(ctx context.Context, c roomConfig, stdout io.Writer) error {
 	}
 	afterConnect, _ := procStat(c.pid)
 	goroutines1 := roomMetric(c.urls, "go_goroutines")
+	mem1 := roomMemory(c.urls)
 	fmt.Fprintf(stdout, "%d viewers connected (%d not reading) to %d room(s)\n", connected, nslow, max(1, c.rooms))
 
 	selfStart := procSelf()
@@ -249,6 +251,11 @@ func roomRun(ctx context.Context, c roomConfig, stdout io.Writer) error {
 			fmt.Fprintf(stdout, "; %.2f core-seconds per million deliveries (chat lines, questions, answers and events)", cpu/float64(all)*1e6)
 		}
 		fmt.Fprintln(stdout)
+		if connected > 0 && mem0.ok && mem1.ok {
+			per := func(a, b int64) float64 { return float64(b-a) / 1024 / float64(connected) }
+			fmt.Fprintf(stdout, "server Go memory per connection (/metrics, after a GC cycle or more): heap in use %.1f KiB, goroutine stacks %.1f KiB\n",
+				per(mem0.heap, mem1.heap), per(mem0.stack, mem1.stack))
+		}
 		if connected > 0 {
 			fmt.Fprintf(stdout, "server RSS: %.1f MiB before, %.1f MiB with viewers: %.1f KiB per connection; %.1f MiB at the end (%.1f KiB per connection)\n",
 				float64(before.rss)/(1<<20), float64(afterConnect.rss)/(1<<20),
@@ -368,6 +375,18 @@ func roomMetric(wsURLs []string, name string) int64 {
 		}
 	}
 	return sum
+}
+
+// roomMem is the Go memory of the servers, from /metrics.
+type roomMem struct {
+	ok          bool
+	heap, stack int64
+}
+
+func roomMemory(urls []string) roomMem {
+	h := roomMetric(urls, "go_memstats_heap_inuse_bytes")
+	s := roomMetric(urls, "go_memstats_stack_inuse_bytes")
+	return roomMem{ok: h > 0 && s > 0, heap: h, stack: s}
 }
 
 // procSelf is this process's CPU time (user+system) in seconds.

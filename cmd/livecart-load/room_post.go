@@ -66,6 +66,7 @@ type roomPosters struct {
 	viewer, hostLines, questions int
 	answers                      atomic.Int64
 	pins                         int
+	failed                       int // posts that could not be written (the connection was closed)
 }
 
 // text is a posted line's text: who, the time, a number.
@@ -184,7 +185,7 @@ func (ps *roomPosters) run(ctx context.Context, c roomConfig) error {
 			err = ps.host.send(map[string]string{"type": "pin", "sku": pin})
 		}
 		if err != nil {
-			return fmt.Errorf("posting: %w", err)
+			ps.failed++ // a poster the server closed (too slow to read) posts no more
 		}
 	}
 }
@@ -192,6 +193,7 @@ func (ps *roomPosters) run(ctx context.Context, c roomConfig) error {
 // counts is what was posted, once the readers are done.
 func (ps *roomPosters) counts() roomPosted {
 	p := roomPosted{viewer: ps.viewer, host: ps.hostLines, questions: ps.questions, answers: int(ps.answers.Load())}
+	p.failed = ps.failed
 	p.refused = int(ps.host.refused.Load())
 	if ps.asker != nil {
 		p.refused += int(ps.asker.refused.Load())

@@ -196,6 +196,7 @@ type roomPosted struct {
 	viewer, host, questions, answers int
 	own, ownBack                     int // senders' lines, and those that came back to their sender
 	refused                          int // error messages the posters received
+	failed                           int // posts not written: the poster's connection was closed
 }
 
 // report prints what the readers received against what was posted.
@@ -203,8 +204,8 @@ func (st *roomStats) report(w io.Writer, c roomConfig, p roomPosted, elapsed tim
 	st.mu.Lock()
 	viewers := slices.Clone(st.viewers)
 	st.mu.Unlock()
-	fmt.Fprintf(w, "posted for %v: %d viewer lines (%d senders), %d host lines, %d questions, %d answers; %d refused\n",
-		c.duration, p.viewer, c.senders, p.host, p.questions, p.answers, p.refused)
+	fmt.Fprintf(w, "posted for %v: %d viewer lines (%d senders), %d host lines, %d questions, %d answers; %d refused, %d not written (poster closed by the server)\n",
+		c.duration, p.viewer, c.senders, p.host, p.questions, p.answers, p.refused, p.failed)
 	n := st.lines.Load()
 	fmt.Fprintf(w, "delivered in %v (with 2 s to drain): %d lines to %d readers (%.0f/s); %d viewers dropped by the server\n",
 		elapsed.Round(time.Millisecond), n, len(viewers), float64(n)/elapsed.Seconds(), st.dropped.Load())
