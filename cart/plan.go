@@ -29,7 +29,12 @@ var errBusy = api.New(api.Conflict, "the shop changed while this request ran; tr
 // *refusal is checked by the store first (see refuse); any other is
 // returned as is.
 func (s *Shop) run(ctx context.Context, decide func() (Plan, error)) (Applied, error) {
-	for range maxDecisions {
+	return s.runUpTo(ctx, maxDecisions, decide)
+}
+
+// runUpTo is run deciding at most tries times.
+func (s *Shop) runUpTo(ctx context.Context, tries int, decide func() (Plan, error)) (Applied, error) {
+	for range tries {
 		p, err := decide()
 		var ref *refusal
 		if errors.As(err, &ref) {

@@ -11,6 +11,7 @@ package cart
 import (
 	"context"
 	"errors"
+	"hash/maphash"
 	"log/slog"
 	"sync"
 	"time"
@@ -84,6 +85,7 @@ type Shop struct {
 	metrics    *metrics
 
 	inflight inflight
+	offering offerLocks
 	cache    cache
 	views    viewBuffer
 	soldOut  soldOut
@@ -115,6 +117,7 @@ func New(cfg Config) (*Shop, error) {
 		log: cfg.Log, signer: cfg.Signer, store: cfg.Store, events: cfg.Events,
 		owners: cfg.Owners, hold: cfg.Hold, sweepEvery: cfg.SweepEvery, now: cfg.Now,
 	}
+	s.offering.seed = maphash.MakeSeed()
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -176,6 +176,57 @@ func runStorms(t *testing.T, ss stormShops, st Store) {
 			t.Fatalf("%d offered of %d returned, stock %d, %d still waiting", offered, len(cancels), p.Stock, len(rest))
 		}
 	})
+	t.Run("waitlist, a hundred back at once", func(t *testing.T) {
+		// 100 units sold to 100 buyers, 300 viewers waiting in a known
+		// order; the 100 orders are cancelled at once, on every node: the
+		// first 100 in line each hold one offer, the others still wait in
+		// order, and no unit is left on sale.
+		const units, waiting = 100, 300
+		s := ss.node(0)
+		if _, err := s.PutProduct(ctx, seedHost, Product{SKU: "cap", Name: "Cap", PriceCents: 900, Currency: "EUR", Stock: units}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutLineup(ctx, seedAdmin, "live1", []string{"tee", "mug", "cap"}); err != nil {
+			t.Fatal(err)
+		}
+		ids := make([]string, units)
+		for i := range ids {
+			o, _, err := s.Buy(ctx, viewer(fmt.Sprint("capb", i)), "live1", BuyBody{SKU: "cap", Qty: 1}, "k", "fp")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids[i] = o.ID
+		}
+		line := make([]string, waiting)
+		for i := range line {
+			line[i] = fmt.Sprintf("capw%03d", i)
+			if _, err := ss.node(i).JoinWaitlist(ctx, viewer(line[i]), "live1", "cap"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		storm(units, func(i int) {
+			if _, err := ss.node(i).Cancel(ctx, seedAdmin, ids[i]); err != nil {
+				t.Errorf("cancel: %v", err)
+			}
+		})
+		offered := 0
+		for i, u := range line {
+			rec, err := st.Record(ctx, offerKey("live1", "cap", u))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (rec != nil) != (i < units) {
+				t.Errorf("%s, #%d in line: offer %v, want one for the first %d", u, i+1, rec != nil, units)
+			}
+			if rec != nil {
+				offered++
+			}
+		}
+		rest, _ := st.List(ctx, waitKey("live1", "cap"))
+		if p, _ := st.Product(ctx, "cap"); offered != units || p.Stock != 0 || !slices.Equal(rest, line[units:]) {
+			t.Fatalf("%d offered of %d returned, stock %d, %d still waiting", offered, units, p.Stock, len(rest))
+		}
+	})
 }
 
 func testStorms(t *testing.T, h *harness) {

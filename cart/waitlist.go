@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"hash/maphash"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/livecart/livecart/api"
@@ -67,7 +69,10 @@ func (s *Shop) JoinWaitlist(ctx context.Context, p *auth.Principal, stream, sku 
 		}
 		expect := []Expect{{Kind: ExpectShowcase, ID: stream, Rev: sc.Rev}}
 		if _, err := s.saleLine(ctx, stream, sc, sku, 1, s.now(), &expect); err != nil {
-			return Plan{}, err
+			// Decided from what this node cached: it stands only if the
+			// store still has it so (another node may have changed the
+			// lineup).
+			return Plan{}, &refusal{err: err, check: Plan{Expect: expect}}
 		}
 		live, err := s.store.Product(ctx, sku)
 		if err != nil {
@@ -202,13 +207,41 @@ func (s *Shop) stockReturned(ctx context.Context, _ string, changes []StockChang
 	}
 }
 
+// offerTries bounds how often one offer is decided again. Offers of one
+// product of one stream are made one at a time on a node (offerLocks), so
+// a plan goes stale only when another node made an offer of the same
+// product meanwhile: each retry follows another node's progress.
+const offerTries = 64
+
+// offerLocks serialize, on one node, the offers of one product of one
+// stream: units that come back together (a hundred cancels at once) would
+// otherwise all decide to offer to the same first viewer in line, and all
+// but one decide again, and again. Keys share 64 locks by hash.
+type offerLocks struct {
+	seed maphash.Seed
+	mu   [64]sync.Mutex
+}
+
+// lock locks the offers of sku in stream and returns the unlock.
+func (l *offerLocks) lock(stream, sku string) func() {
+	var h maphash.Hash
+	h.SetSeed(l.seed)
+	h.WriteString(stream)
+	h.WriteByte(0)
+	h.WriteString(sku)
+	m := &l.mu[h.Sum64()%uint64(len(l.mu))]
+	m.Lock()
+	return m.Unlock
+}
+
 // offerNext offers up to n units of sku in stream to the first waiting
 // viewers. When passing is a user whose offer lapsed, its held unit passes
 // to the next viewer (or back on sale) instead of taking stock.
 func (s *Shop) offerNext(ctx context.Context, stream, sku, passing string, n int) error {
+	defer s.offering.lock(stream, sku)()
 	for range n {
 		var made *offer
-		a, err := s.run(ctx, func() (Plan, error) {
+		a, err := s.runUpTo(ctx, offerTries, func() (Plan, error) {
 			made = nil
 			line, err := s.store.List(ctx, waitKey(stream, sku))
 			if err != nil {
