@@ -169,7 +169,7 @@ func TestBusyRoomNeverDropped(t *testing.T) {
 	for i := 1; i <= 20; i++ {
 		rm.StockChanged("s1", "mug", i)
 	}
-	rm.ProductCard("s1", map[string]any{"sku": "mug", "name": "Mug"})
+	rm.ProductCard("s1", json.RawMessage(`{"sku":"mug","name":"Mug"}`))
 	mu.Lock()
 	del := victim
 	mu.Unlock()

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -18,10 +19,10 @@ type Owners interface {
 	StreamOwner(ctx context.Context, id string) (auth.Owner, error)
 }
 
-// Streams gives the stream as GET /api/streams/{id} answers it, for
-// welcome.stream.
+// Streams gives the stream as GET /api/streams/{id} answers it, encoded
+// as JSON, for welcome.stream. The room passes it on as it is, unread.
 type Streams interface {
-	StreamView(ctx context.Context, id string) (any, error)
+	StreamView(ctx context.Context, id string) (json.RawMessage, error)
 }
 
 // Pinner pins a product card for the client message pin {sku} (an empty sku

@@ -17,19 +17,14 @@ func (r *Rooms) StreamStatus(stream, status string) {
 	r.out.add(&outJob{stream: stream, op: "stream", data: encode(streamMsg{Type: typeStream, Status: status})})
 }
 
-// ProductCard shows card (any JSON-encodable value with the contract's card
-// fields) to every viewer of stream, and keeps it as the pinned card for
-// those who join later; nil unpins. It never blocks; safe from any
-// goroutine.
-func (r *Rooms) ProductCard(stream string, card any) {
-	raw := []byte("null")
+// ProductCard shows card, the contract's product card (section 6,
+// product.card) encoded as JSON, to every viewer of stream, and keeps it
+// as the pinned card for those who join later; nil unpins. The room
+// passes it on as it is. It never blocks; safe from any goroutine.
+func (r *Rooms) ProductCard(stream string, card json.RawMessage) {
+	raw := json.RawMessage("null")
 	if card != nil {
-		b, err := json.Marshal(card)
-		if err != nil {
-			r.cfg.Log.Error("chat: product card does not encode", "stream", stream, "err", err)
-			return
-		}
-		raw = b
+		raw = card
 	}
 	data := encode(productMsg{Type: typeProduct, Card: raw})
 	r.out.add(&outJob{stream: stream, op: "product", card: raw, data: data})

@@ -60,8 +60,8 @@ func (owners) StreamOwner(ctx context.Context, id string) (auth.Owner, error) {
 
 type streams struct{}
 
-func (streams) StreamView(ctx context.Context, id string) (any, error) {
-	return map[string]any{"id": id, "title": "Show " + id, "status": "live"}, nil
+func (streams) StreamView(ctx context.Context, id string) (json.RawMessage, error) {
+	return json.Marshal(map[string]any{"id": id, "title": "Show " + id, "status": "live"})
 }
 
 type pinCall struct{ sub, stream, sku string }

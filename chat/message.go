@@ -144,7 +144,7 @@ type slowMsg struct {
 type welcomeMsg struct {
 	Type      string            `json:"type"`
 	You       *User             `json:"you"`
-	Stream    any               `json:"stream"`
+	Stream    json.RawMessage   `json:"stream"`
 	History   []json.RawMessage `json:"history"`
 	Pinned    json.RawMessage   `json:"pinned"`
 	Recovered bool              `json:"recovered"`

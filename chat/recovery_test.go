@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -25,7 +26,7 @@ func TestRecovery(t *testing.T) {
 	host.expect("question")
 	rm.OrderPlaced("s1", "mug", 1, "Ana")
 	host.expect("order")
-	rm.ProductCard("s1", map[string]any{"sku": "mug"})
+	rm.ProductCard("s1", json.RawMessage(`{"sku":"mug"}`))
 	host.expect("product")
 
 	since := func(off float64, epoch string) url.Values {

@@ -518,11 +518,15 @@ func TestRoomEventsFromOtherParts(t *testing.T) {
 	rm := mustRoom(t, nil, Config{})
 	c := rm.dial(t, "s1", "", nil)
 	other := rm.dial(t, "s2", "", nil)
-	card := map[string]any{"sku": "mug", "name": "Mug", "price_cents": 1200, "currency": "EUR", "stock": 5, "image_url": "", "ends_at": nil}
-	rm.ProductCard("s1", card)
+	card := `{"sku":"mug","name":"Mug","price_cents":1200,"currency":"EUR","stock":5,"image_url":"","ends_at":null}`
+	rm.ProductCard("s1", json.RawMessage(card))
 	p := c.expect("product")
 	if p.obj("card").str("sku") != "mug" || p.num("offset") < 1 {
 		t.Errorf("product = %v", p)
+	}
+	// The room passes the shop's card on as it is.
+	if got, _ := json.Marshal(p.obj("card")); string(got) != `{"currency":"EUR","ends_at":null,"image_url":"","name":"Mug","price_cents":1200,"sku":"mug","stock":5}` {
+		t.Errorf("product card %s, want %s", got, card)
 	}
 	rm.StockChanged("s1", "mug", 4)
 	if s := c.expect("stock"); s.str("sku") != "mug" || s.num("stock") != 4 {

@@ -286,13 +286,16 @@ func (r *Rooms) join(ctx context.Context, c *client, since *uint64, epoch string
 	} else {
 		h.recordRank(ctx, c, states)
 	}
-	var view any = map[string]string{"id": h.stream}
+	var view json.RawMessage
 	if r.cfg.Streams != nil {
 		if v, err := r.cfg.Streams.StreamView(ctx, h.stream); err != nil {
 			r.cfg.Log.Warn("chat: stream view", "stream", h.stream, "err", err)
 		} else {
 			view = v
 		}
+	}
+	if len(view) == 0 {
+		view = encode(map[string]string{"id": h.stream})
 	}
 	recovered := since != nil && hist.Epoch != "" && epoch == hist.Epoch && *since <= hist.Top
 	if recovered && len(hist.Pubs) > 0 {

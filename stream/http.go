@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -20,12 +21,29 @@ const MaxSDP = 64 << 10
 // MaxTitle bounds a stream title, in bytes.
 const MaxTitle = 200
 
-// Routes registers the stream and media endpoints on mux.
+// Routes registers the stream registry's and the media endpoints on mux,
+// answering a stream as its View. RoutesWith registers the same endpoints
+// answering a stream as its caller completes it.
 func (s *Service) Routes(mux api.Router) {
-	mux.HandleFunc("POST /api/streams", s.handleCreate)
-	mux.HandleFunc("GET /api/streams", s.handleList)
-	mux.HandleFunc("GET /api/streams/{id}", s.handleGet)
-	mux.HandleFunc("POST /api/streams/{id}/end", s.handleEnd)
+	RoutesWith(mux, s, func(_ context.Context, v View) (View, error) { return v, nil })
+}
+
+// RoutesWith registers the stream registry's and the media endpoints of s
+// on mux. The registry's answers that carry streams — POST /api/streams,
+// GET /api/streams (each item), GET /api/streams/{id} and POST
+// /api/streams/{id}/end — carry show(ctx, v) of each stream's View v
+// instead of v: the caller completes a stream with what other parts know
+// of it (livecart: the shop's pinned card and lineup), which this package
+// never sees. show is called on the request's goroutine, concurrently
+// with other requests, once for each stream answered and after the
+// request's change is made; its error is the request's answer (with its
+// api code), the change staying made.
+func RoutesWith[T any](mux api.Router, s *Service, show func(context.Context, View) (T, error)) {
+	reg := registry[T]{s: s, show: show}
+	mux.HandleFunc("POST /api/streams", reg.handleCreate)
+	mux.HandleFunc("GET /api/streams", reg.handleList)
+	mux.HandleFunc("GET /api/streams/{id}", reg.handleGet)
+	mux.HandleFunc("POST /api/streams/{id}/end", reg.handleEnd)
 
 	mux.HandleFunc("POST /api/streams/{id}/whip", s.handleWHIP)
 	mux.HandleFunc("OPTIONS /api/streams/{id}/whip", s.handleOptions)
@@ -48,13 +66,21 @@ func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
 	api.WriteError(w, r, s.log, err)
 }
 
+// registry serves the stream registry's endpoints, answering each stream
+// as show makes it of its View.
+type registry[T any] struct {
+	s    *Service
+	show func(context.Context, View) (T, error)
+}
+
 type createRequest struct {
 	ID    string `json:"id"`
 	Title string `json:"title"`
 }
 
 // handleCreate is POST /api/streams.
-func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) {
+func (g registry[T]) handleCreate(w http.ResponseWriter, r *http.Request) {
+	s := g.s
 	p, err := s.cfg.Signer.Require(r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -87,18 +113,28 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	w.Header().Set("Location", "/api/streams/"+v.ID)
-	api.WriteJSON(w, http.StatusCreated, v)
-}
-
-// handleGet is GET /api/streams/{id}.
-func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
-	v, err := s.View(r.Context(), r.PathValue("id"))
+	shown, err := g.show(r.Context(), v)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	api.WriteJSON(w, http.StatusOK, v)
+	w.Header().Set("Location", "/api/streams/"+v.ID)
+	api.WriteJSON(w, http.StatusCreated, shown)
+}
+
+// handleGet is GET /api/streams/{id}.
+func (g registry[T]) handleGet(w http.ResponseWriter, r *http.Request) {
+	v, err := g.s.View(r.Context(), r.PathValue("id"))
+	if err != nil {
+		g.s.fail(w, r, err)
+		return
+	}
+	shown, err := g.show(r.Context(), v)
+	if err != nil {
+		g.s.fail(w, r, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, shown)
 }
 
 // checkOwn checks that r comes from stream id's host (or an admin).
@@ -115,8 +151,8 @@ func (s *Service) checkOwn(r *http.Request, id string) error {
 }
 
 // handleEnd is POST /api/streams/{id}/end.
-func (s *Service) handleEnd(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+func (g registry[T]) handleEnd(w http.ResponseWriter, r *http.Request) {
+	s, id := g.s, r.PathValue("id")
 	if err := s.checkOwn(r, id); err != nil {
 		s.fail(w, r, err)
 		return
@@ -126,14 +162,19 @@ func (s *Service) handleEnd(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	api.WriteJSON(w, http.StatusOK, v)
+	shown, err := g.show(r.Context(), v)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, shown)
 }
 
 // handleList is GET /api/streams: live first, then offline, then ended;
 // newest first within each; ?limit= (api.PageLimit: 1-100, default 50) and
 // ?cursor=.
-func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+func (g registry[T]) handleList(w http.ResponseWriter, r *http.Request) {
+	s, q := g.s, r.URL.Query()
 	limit, err := api.PageLimit(r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -154,16 +195,16 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page, next := paginate(all, after, limit)
-	views := make([]View, 0, len(page))
+	shown := make([]T, 0, len(page))
 	for _, st := range page {
-		v, err := s.view(r.Context(), st)
+		sh, err := g.show(r.Context(), s.view(r.Context(), st))
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		views = append(views, v)
+		shown = append(shown, sh)
 	}
-	api.WriteJSON(w, http.StatusOK, api.NewPage(views, next))
+	api.WriteJSON(w, http.StatusOK, api.NewPage(shown, next))
 }
 
 // listKey orders the stream list.

@@ -7,7 +7,9 @@
 // reconnects.
 //
 // stream imports neither chat nor cart: what it tells the rest of the
-// system goes through the Events and Decorator interfaces it declares.
+// system goes through the Events interface it declares, and what it knows
+// of a stream is its View, which the wiring may complete with what other
+// parts know (RoutesWith) without this package knowing of them.
 package stream
 
 import (
@@ -39,25 +41,19 @@ type Events interface {
 	StreamStatus(stream, status string)
 }
 
-// Decorator completes a View with what other packages know: the pinned
-// product card, the lineup and the room's viewer count across nodes. It is
-// called for every View the service answers.
-type Decorator interface {
-	Decorate(ctx context.Context, v *View) error
-}
-
-// View is a stream as GET /api/streams/{id} answers it.
+// View is what this package knows of a stream: the registry's record and
+// its WHEP viewers. Answers that carry a stream carry its View, or what
+// the caller of RoutesWith makes of it.
 type View struct {
-	ID     string `json:"id"`
-	Title  string `json:"title"`
-	Host   string `json:"host"`
+	ID    string `json:"id"`
+	Title string `json:"title"`
+	// Host is the sub of the host that created the stream.
+	Host string `json:"host"`
+	// Status is "offline", "live" or "ended".
 	Status string `json:"status"`
-	// Viewers is this node's WHEP viewer count unless a Decorator sets it.
+	// Viewers counts WHEP viewers on every node: this node's now, the
+	// others' as they last told the store (every LeaseEvery).
 	Viewers int `json:"viewers"`
-	// Pinned is the pinned product card, JSON null when nil.
-	Pinned any `json:"pinned"`
-	// Lineup is the stream's products, JSON [] when nil.
-	Lineup any `json:"lineup"`
 }
 
 // Config configures a Service. Log, Signer and Store are required.
@@ -67,9 +63,6 @@ type Config struct {
 	Store  Store
 	// Events is told about status changes; nil means nobody listens.
 	Events Events
-	// Decorator fills the parts of a View that other packages own; nil
-	// leaves pinned null, lineup [] and viewers this node's WHEP count.
-	Decorator Decorator
 	// Metrics is where the relay's series are registered; nil registers
 	// nothing.
 	Metrics prometheus.Registerer
@@ -314,33 +307,27 @@ func (s *Service) StreamOwner(ctx context.Context, id string) (auth.Owner, error
 	return st.Owner(), nil
 }
 
-// View returns the stream as GET /api/streams/{id} answers it.
+// View returns what this package knows of stream id; an error with code
+// not_found when there is no such stream.
 func (s *Service) View(ctx context.Context, id string) (View, error) {
 	st, err := s.store.Get(ctx, id)
 	if err != nil {
 		return View{}, err
 	}
-	return s.view(ctx, st)
+	return s.view(ctx, st), nil
 }
 
-func (s *Service) view(ctx context.Context, st Stream) (View, error) {
-	// WHEP viewers on every node: this node's now, the others' as they
-	// last told the store (every LeaseEvery).
+// view is st with its WHEP viewers on every node: this node's now, the
+// others' as they last told the store (every LeaseEvery). A store that
+// does not answer counts this node's alone.
+func (s *Service) view(ctx context.Context, st Stream) View {
 	v := View{ID: st.ID, Title: st.Title, Host: st.Host, Status: string(st.Status), Viewers: s.viewerCount(st.ID)}
 	if others, err := s.store.Viewers(ctx, st.ID, s.cfg.NodeID); err == nil {
 		v.Viewers += others
 	} else {
 		s.log.Warn("stream: reading other nodes' viewer counts", "stream", st.ID, "err", err)
 	}
-	if d := s.cfg.Decorator; d != nil {
-		if err := d.Decorate(ctx, &v); err != nil {
-			return View{}, fmt.Errorf("decorate stream %q: %w", st.ID, err)
-		}
-	}
-	if v.Lineup == nil {
-		v.Lineup = []any{}
-	}
-	return v, nil
+	return v
 }
 
 // Create adds a stream hosted by host; conflict when id exists. An empty
@@ -356,7 +343,7 @@ func (s *Service) Create(ctx context.Context, id, title string, owner auth.Owner
 	if err := s.store.Create(ctx, st); err != nil {
 		return View{}, err
 	}
-	return s.view(ctx, st)
+	return s.view(ctx, st), nil
 }
 
 // End ends the show: status ended, publisher and viewers disconnected, no
@@ -380,7 +367,7 @@ func (s *Service) End(ctx context.Context, id string) (View, error) {
 	if prev.Status != Ended {
 		s.emit(id, Ended)
 	}
-	return s.view(ctx, st)
+	return s.view(ctx, st), nil
 }
 
 func (s *Service) emit(id string, st Status) {

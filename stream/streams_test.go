@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/livecart/livecart/api"
 	"github.com/livecart/livecart/auth"
 	"github.com/livecart/livecart/redistest"
 )
@@ -46,11 +49,8 @@ func TestCreateStream(t *testing.T) {
 	if !validID(id) || v["title"] != "Sneaker drop" || v["host"] != "host1" || v["status"] != "offline" {
 		t.Errorf("create: got %s", body)
 	}
-	if v["pinned"] != nil || v["viewers"] != float64(0) {
-		t.Errorf("create: pinned and viewers: got %s", body)
-	}
-	if l, ok := v["lineup"].([]any); !ok || len(l) != 0 {
-		t.Errorf("create: lineup must be []: got %s", body)
+	if v["viewers"] != float64(0) || len(v) != 5 {
+		t.Errorf("create: got %s, want id, title, host, status and viewers 0", body)
 	}
 	if loc := res.Header.Get("Location"); loc != "/api/streams/"+id {
 		t.Errorf("Location: got %q", loc)
@@ -150,22 +150,58 @@ func TestListStreams(t *testing.T) {
 	}
 }
 
-type fakeDecorator struct{}
-
-func (fakeDecorator) Decorate(_ context.Context, v *View) error {
-	v.Viewers = 42
-	v.Pinned = map[string]string{"sku": "tee"}
-	v.Lineup = []string{"tee"}
-	return nil
+// shown is a stream as a caller of RoutesWith completes it.
+type shown struct {
+	View
+	Pinned map[string]string `json:"pinned"`
+	Lineup []string          `json:"lineup"`
 }
 
-func TestDecorator(t *testing.T) {
-	r := mustRelay(t, func(c *Config) { c.Decorator = fakeDecorator{} })
-	r.stream(t, "shop", "host1")
-	_, body := doJSON(t, "GET", r.srv.URL+"/api/streams/shop", "", "")
-	want := `{"id":"shop","title":"Show shop","host":"host1","status":"offline","viewers":42,"pinned":{"sku":"tee"},"lineup":["tee"]}`
-	if strings.TrimSpace(string(body)) != want {
-		t.Errorf("GET: got %s, want %s", body, want)
+// TestRoutesWith: every answer that carries a stream carries what the
+// caller makes of its View.
+func TestRoutesWith(t *testing.T) {
+	r := mustRelay(t, nil)
+	mux := http.NewServeMux()
+	var down atomic.Bool
+	RoutesWith(mux, r.svc, func(ctx context.Context, v View) (shown, error) {
+		if down.Load() {
+			return shown{}, api.New(api.Unavailable, "the shop is down")
+		}
+		return shown{View: v, Pinned: map[string]string{"sku": "tee-" + v.ID}, Lineup: []string{"tee"}}, nil
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	host := r.token(t, "host1", auth.Host)
+
+	for _, tc := range []struct {
+		name, method, path, body string
+		status                   int
+		want                     string
+	}{
+		{"create", "POST", "/api/streams", `{"id":"shop","title":"Show shop"}`, 201,
+			`{"id":"shop","title":"Show shop","host":"host1","status":"offline","viewers":0,"pinned":{"sku":"tee-shop"},"lineup":["tee"]}`},
+		{"get", "GET", "/api/streams/shop", "", 200,
+			`{"id":"shop","title":"Show shop","host":"host1","status":"offline","viewers":0,"pinned":{"sku":"tee-shop"},"lineup":["tee"]}`},
+		{"list", "GET", "/api/streams", "", 200,
+			`{"items":[{"id":"shop","title":"Show shop","host":"host1","status":"offline","viewers":0,"pinned":{"sku":"tee-shop"},"lineup":["tee"]}],"next":null}`},
+		{"end", "POST", "/api/streams/shop/end", "", 200,
+			`{"id":"shop","title":"Show shop","host":"host1","status":"ended","viewers":0,"pinned":{"sku":"tee-shop"},"lineup":["tee"]}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, body := doJSON(t, tc.method, srv.URL+tc.path, host, tc.body)
+			if res.StatusCode != tc.status || strings.TrimSpace(string(body)) != tc.want {
+				t.Errorf("%s %s: got %d %s, want %d %s", tc.method, tc.path, res.StatusCode, body, tc.status, tc.want)
+			}
+		})
+	}
+
+	down.Store(true)
+	for _, path := range []string{"/api/streams/shop", "/api/streams"} {
+		res, err := testHTTP.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantProblem(t, res, http.StatusServiceUnavailable, "unavailable")
 	}
 }
 
