@@ -158,23 +158,7 @@ func runStorms(t *testing.T, ss stormShops, st Store) {
 				t.Errorf("cancel: %v", err)
 			}
 		})
-		offered := 0
-		for i, u := range line {
-			rec, err := st.Record(ctx, offerKey("live1", "tee-m", u))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if (rec != nil) != (i < len(cancels)) {
-				t.Errorf("%s, #%d in line: offer %q, want one for the first %d", u, i+1, rec, len(cancels))
-			}
-			if rec != nil {
-				offered++
-			}
-		}
-		rest, _ := st.List(ctx, waitKey("live1", "tee-m"))
-		if p, _ := st.Product(ctx, "tee-m"); offered != len(cancels) || p.Stock != 0 || !slices.Equal(rest, line[len(cancels):]) {
-			t.Fatalf("%d offered of %d returned, stock %d, %d still waiting", offered, len(cancels), p.Stock, len(rest))
-		}
+		checkOffered(t, st, "tee-m", line, len(cancels))
 	})
 	t.Run("waitlist, a hundred back at once", func(t *testing.T) {
 		// 100 units sold to 100 buyers, 300 viewers waiting in a known
@@ -209,24 +193,33 @@ func runStorms(t *testing.T, ss stormShops, st Store) {
 				t.Errorf("cancel: %v", err)
 			}
 		})
-		offered := 0
-		for i, u := range line {
-			rec, err := st.Record(ctx, offerKey("live1", "cap", u))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if (rec != nil) != (i < units) {
-				t.Errorf("%s, #%d in line: offer %v, want one for the first %d", u, i+1, rec != nil, units)
-			}
-			if rec != nil {
-				offered++
-			}
-		}
-		rest, _ := st.List(ctx, waitKey("live1", "cap"))
-		if p, _ := st.Product(ctx, "cap"); offered != units || p.Stock != 0 || !slices.Equal(rest, line[units:]) {
-			t.Fatalf("%d offered of %d returned, stock %d, %d still waiting", offered, units, p.Stock, len(rest))
-		}
+		checkOffered(t, st, "cap", line, units)
 	})
+}
+
+// checkOffered fails t unless, of the viewers waiting for sku in live1 in
+// the order of line, the first n each hold an offer and nobody else does,
+// the others still wait in order, and no unit of sku is left on sale.
+func checkOffered(t *testing.T, st Store, sku string, line []string, n int) {
+	t.Helper()
+	ctx := t.Context()
+	offered := 0
+	for i, u := range line {
+		rec, err := st.Record(ctx, offerKey("live1", sku, u))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (rec != nil) != (i < n) {
+			t.Errorf("%s, #%d in line: offer %v, want one for the first %d", u, i+1, rec != nil, n)
+		}
+		if rec != nil {
+			offered++
+		}
+	}
+	rest, _ := st.List(ctx, waitKey("live1", sku))
+	if p, _ := st.Product(ctx, sku); offered != n || p.Stock != 0 || !slices.Equal(rest, line[n:]) {
+		t.Fatalf("%d offered of %d returned, stock %d, %d still waiting", offered, n, p.Stock, len(rest))
+	}
 }
 
 func testStorms(t *testing.T, h *harness) {
