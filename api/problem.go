@@ -61,6 +61,11 @@ const (
 	// HeaderTooLarge answers request headers over the server's limit with
 	// 431; its code on the wire is bad_request.
 	HeaderTooLarge Code = "header_too_large"
+	// PreconditionFailed answers a request whose If-Match names a version
+	// of the resource that is not the current one (a WHIP or WHEP PATCH
+	// for an earlier ICE session) with 412; its code on the wire is
+	// bad_request.
+	PreconditionFailed Code = "precondition_failed"
 )
 
 // Status is the HTTP status that answers an error with this code.
@@ -94,6 +99,8 @@ func (c Code) Status() int {
 		return http.StatusRequestHeaderFieldsTooLarge
 	case UnsupportedMediaType:
 		return http.StatusUnsupportedMediaType
+	case PreconditionFailed:
+		return http.StatusPreconditionFailed
 	default:
 		return http.StatusInternalServerError
 	}
@@ -102,7 +109,7 @@ func (c Code) Status() int {
 // wire is the code a client sees.
 func (c Code) wire() Code {
 	switch c {
-	case TooLarge, MethodNotAllowed, RequestTimeout, URITooLong, HeaderTooLarge, UnsupportedMediaType:
+	case TooLarge, MethodNotAllowed, RequestTimeout, URITooLong, HeaderTooLarge, UnsupportedMediaType, PreconditionFailed:
 		return BadRequest
 	}
 	return c

@@ -48,13 +48,13 @@ func RoutesWith[T any](mux api.Router, s *Service, show func(context.Context, Vi
 	mux.HandleFunc("POST /api/streams/{id}/whip", s.handleWHIP)
 	mux.HandleFunc("OPTIONS /api/streams/{id}/whip", s.handleOptions)
 	mux.HandleFunc("DELETE /api/streams/{id}/whip/{session}", s.handleWHIPDelete)
-	mux.HandleFunc("PATCH /api/streams/{id}/whip/{session}", s.handleNoTrickle)
+	mux.HandleFunc("PATCH /api/streams/{id}/whip/{session}", s.handleWHIPPatch)
 	mux.HandleFunc("OPTIONS /api/streams/{id}/whip/{session}", s.handleResourceOptions)
 
 	mux.HandleFunc("POST /api/streams/{id}/whep", s.handleWHEP)
 	mux.HandleFunc("OPTIONS /api/streams/{id}/whep", s.handleOptions)
 	mux.HandleFunc("DELETE /api/streams/{id}/whep/{session}", s.handleWHEPDelete)
-	mux.HandleFunc("PATCH /api/streams/{id}/whep/{session}", s.handleNoTrickle)
+	mux.HandleFunc("PATCH /api/streams/{id}/whep/{session}", s.handleWHEPPatch)
 	mux.HandleFunc("OPTIONS /api/streams/{id}/whep/{session}", s.handleResourceOptions)
 
 	// Between nodes: an edge relays a stream from its origin (node.go).
@@ -305,8 +305,11 @@ func (s *Service) writeSDP(w http.ResponseWriter, location, answer, user string)
 }
 
 // handleOptions answers OPTIONS on a WHIP or WHEP endpoint, with the ICE
-// servers as WHIP allows. A token, when the request carries one that
+// servers as WHIP allows, and Accept-Patch: the sessions it makes take
+// trickle ICE and ICE restarts, so that a client need not wait for all its
+// candidates before its offer. A token, when the request carries one that
 // verifies, names the user of the TURN credentials; OPTIONS needs none.
+// It answers CORS preflights too (the CORS layer adds its headers).
 func (s *Service) handleOptions(w http.ResponseWriter, r *http.Request) {
 	user := ""
 	if p, err := s.cfg.Signer.Identify(r); err == nil && p != nil {
@@ -314,6 +317,7 @@ func (s *Service) handleOptions(w http.ResponseWriter, r *http.Request) {
 	}
 	h := w.Header()
 	h.Set("Accept-Post", "application/sdp")
+	h.Set("Accept-Patch", SDPFragType)
 	h.Set("Allow", "OPTIONS, POST")
 	h.Set("Cache-Control", "no-store")
 	for _, l := range s.ice.links(user, s.now()) {
@@ -322,16 +326,14 @@ func (s *Service) handleOptions(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// handleResourceOptions answers OPTIONS on a WHIP or WHEP session: PATCH
+// (trickle ICE, ICE restart) and DELETE. It answers CORS preflights too.
 func (s *Service) handleResourceOptions(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Allow", "OPTIONS, DELETE")
+	h := w.Header()
+	h.Set("Allow", "OPTIONS, PATCH, DELETE")
+	h.Set("Accept-Patch", SDPFragType)
+	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// handleNoTrickle answers PATCH: trickle ICE and ICE restarts are not
-// supported; offers must carry their candidates.
-func (s *Service) handleNoTrickle(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Allow", "OPTIONS, DELETE")
-	s.fail(w, r, api.New(api.MethodNotAllowed, "trickle ICE (PATCH) is not supported: send an offer with its candidates"))
 }
 
 // handleWHIPDelete is DELETE on a WHIP resource: the host stops
@@ -342,14 +344,7 @@ func (s *Service) handleWHIPDelete(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	var pub *publisher
-	if rm := s.room(id); rm != nil {
-		rm.mu.Lock()
-		if rm.pub != nil && rm.pub.id == r.PathValue("session") {
-			pub = rm.pub
-		}
-		rm.mu.Unlock()
-	}
+	pub := s.whipSession(id, r.PathValue("session"))
 	if pub == nil {
 		s.fail(w, r, api.New(api.NotFound, "no such WHIP session"))
 		return

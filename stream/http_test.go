@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/pion/webrtc/v3"
 
+	"github.com/livecart/livecart/api"
 	"github.com/livecart/livecart/auth"
 )
 
@@ -205,6 +207,9 @@ func TestWHIPResource(t *testing.T) {
 		t.Errorf("Content-Type: got %q", ct)
 	}
 	loc := res.Header.Get("Location")
+	if res.Header.Get("ETag") == "" || res.Header.Get("Accept-Patch") != SDPFragType {
+		t.Errorf("201: ETag %q, Accept-Patch %q; want an ETag and %s", res.Header.Get("ETag"), res.Header.Get("Accept-Patch"), SDPFragType)
+	}
 	if !strings.HasPrefix(loc, "/api/streams/shop/whip/") || len(loc) < len("/api/streams/shop/whip/")+32 {
 		t.Errorf("Location: got %q", loc)
 	}
@@ -226,9 +231,14 @@ func TestWHIPResource(t *testing.T) {
 	res = doSDP(t, "POST", r.srv.URL+"/api/streams/shop/whip", r.token(t, "boss", auth.Admin), publisherOffer(t, vp8Codec))
 	wantProblem(t, res, 409, "conflict")
 
-	// Trickle is not supported.
+	// PATCH (trickle ICE, ICE restart: trickle_test.go) needs the host's
+	// token and a trickle-ice-sdpfrag.
+	res = doSDP(t, "PATCH", r.srv.URL+loc, "", "")
+	wantProblem(t, res, 401, "unauthorized")
 	res = doSDP(t, "PATCH", r.srv.URL+loc, host, "")
-	wantProblem(t, res, 405, "bad_request")
+	wantProblem(t, res, 415, "bad_request")
+	res = doSDP(t, "PATCH", r.srv.URL+loc, host, "v=0\r\n")
+	wantProblem(t, res, 415, "bad_request")
 	// DELETE needs the host's token.
 	res = doSDP(t, "DELETE", r.srv.URL+loc, "", "")
 	wantProblem(t, res, 401, "unauthorized")
@@ -244,4 +254,59 @@ func TestWHIPResource(t *testing.T) {
 	eventually(t, "the publisher is released", func() bool {
 		return counterValue(t, r.reg, "livecart_stream_publishers") == 0
 	})
+}
+
+// TestCORSPreflight: behind the API's CORS layer as cmd/livecart wires it
+// (api.Origins, WHEP open to every origin), a browser may trickle and
+// restart ICE: the preflight of a PATCH is answered by the session's
+// OPTIONS with the CORS headers, for WHEP from any origin and for WHIP
+// from the allowed ones.
+func TestCORSPreflight(t *testing.T) {
+	const shop, other = "https://shop.example", "https://player.example"
+	r := mustRelay(t, nil)
+	mux := http.NewServeMux()
+	r.svc.Routes(mux)
+	isWHEP := func(req *http.Request) bool { return strings.Contains(req.URL.Path, "/whep") }
+	srv := httptest.NewServer(api.NewOrigins([]string{shop}).CORS(mux, isWHEP))
+	t.Cleanup(srv.Close)
+	preflight := func(path, origin string) *http.Response {
+		req, _ := http.NewRequest("OPTIONS", srv.URL+path, nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "PATCH")
+		req.Header.Set("Access-Control-Request-Headers", "authorization,content-type,if-match")
+		res, err := testHTTP.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res
+	}
+	for _, tc := range []struct{ path, origin string }{
+		{"/api/streams/shop/whep/0123abcd", other},
+		{"/api/streams/shop/whip/0123abcd", shop},
+	} {
+		res := preflight(tc.path, tc.origin)
+		h := res.Header
+		if res.StatusCode != 204 || h.Get("Access-Control-Allow-Origin") != tc.origin ||
+			!strings.Contains(h.Get("Access-Control-Allow-Methods"), "PATCH") ||
+			!strings.Contains(strings.ToLower(h.Get("Access-Control-Allow-Headers")), "if-match") ||
+			h.Get("Accept-Patch") != SDPFragType {
+			t.Errorf("preflight PATCH %s from %s: got %d %v, want 204 allowing PATCH with If-Match, and Accept-Patch", tc.path, tc.origin, res.StatusCode, h)
+		}
+	}
+	if res := preflight("/api/streams/shop/whip/0123abcd", other); res.StatusCode != 403 {
+		t.Errorf("preflight PATCH on WHIP from %s: got %d, want 403", other, res.StatusCode)
+	}
+	// A WHEP PATCH from any origin may read the ETag of a restart.
+	req, _ := http.NewRequest("PATCH", srv.URL+"/api/streams/shop/whep/0123abcd", strings.NewReader("a=end-of-candidates\r\n"))
+	req.Header.Set("Origin", other)
+	req.Header.Set("Content-Type", SDPFragType)
+	res, err := testHTTP.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 404 || res.Header.Get("Access-Control-Allow-Origin") != other || !strings.Contains(strings.ToLower(res.Header.Get("Access-Control-Expose-Headers")), "etag") {
+		t.Errorf("PATCH on WHEP from %s: got %d %v, want 404 with CORS headers exposing ETag", other, res.StatusCode, res.Header)
+	}
 }

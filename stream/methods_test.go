@@ -55,3 +55,32 @@ func TestWrongMethods(t *testing.T) {
 		}
 	}
 }
+
+// TestOptions: OPTIONS on the WHIP and WHEP endpoints and on their
+// sessions says what they take: SDP offers by POST, trickle ICE and ICE
+// restarts by PATCH.
+func TestOptions(t *testing.T) {
+	r := mustRelay(t, nil)
+	r.stream(t, "shop", "host1")
+	for _, tc := range []struct {
+		path, allow, acceptPost string
+	}{
+		{"/api/streams/shop/whip", "OPTIONS, POST", "application/sdp"},
+		{"/api/streams/shop/whep", "OPTIONS, POST", "application/sdp"},
+		{"/api/streams/shop/whip/0123abcd", "OPTIONS, PATCH, DELETE", ""},
+		{"/api/streams/shop/whep/0123abcd", "OPTIONS, PATCH, DELETE", ""},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			res := doSDP(t, "OPTIONS", r.srv.URL+tc.path, "", "")
+			res.Body.Close()
+			h := res.Header
+			if res.StatusCode != http.StatusNoContent {
+				t.Fatalf("status: got %d, want 204", res.StatusCode)
+			}
+			if h.Get("Allow") != tc.allow || h.Get("Accept-Post") != tc.acceptPost || h.Get("Accept-Patch") != SDPFragType {
+				t.Errorf("got Allow %q Accept-Post %q Accept-Patch %q, want %q %q %q",
+					h.Get("Allow"), h.Get("Accept-Post"), h.Get("Accept-Patch"), tc.allow, tc.acceptPost, SDPFragType)
+			}
+		})
+	}
+}

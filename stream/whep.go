@@ -31,6 +31,18 @@ type viewer struct {
 	senders []*webrtc.RTPSender // senders[i] carries downs[i]
 	unpend  func()              // releases the pending slot; idempotent
 
+	// ice is the session's ICE side, which PATCH changes (trickle.go).
+	ice *iceSession
+	// remote is the HTTP client, for the log; created is when the
+	// session was made; opened is set once it is answered, and only an
+	// answered session logs its end.
+	remote  string
+	created time.Time
+	opened  atomic.Bool
+	// lost[i] is the cumulative loss the viewer last reported for
+	// downs[i] (RTCP receiver reports).
+	lost []atomic.Uint32
+
 	connected atomic.Bool
 	wg        sync.WaitGroup
 	mu        sync.Mutex
@@ -87,7 +99,27 @@ func (v *viewer) close() {
 		} else {
 			v.s.m.viewers.Dec()
 		}
+		if v.opened.Load() {
+			var packets, lost uint64
+			for i, d := range v.downs {
+				packets += d.sentPackets.Load()
+				lost += uint64(v.lost[i].Load())
+			}
+			v.s.logEnd(v.info(), v.connected.Load(), v.s.now().Sub(v.created), packets, lost)
+		}
 	})
+}
+
+// info describes v for its log lines.
+func (v *viewer) info() sessionInfo {
+	i := sessionInfo{role: "whep", stream: v.room.id, session: v.id, remote: v.remote}
+	if v.node != "" {
+		i.role, i.remote = "relay", v.node
+	}
+	for _, d := range v.downs {
+		i.codecs = append(i.codecs, d.want)
+	}
+	return i
 }
 
 // connect runs once when the viewer's peer connects: it leaves the
@@ -100,9 +132,10 @@ func (v *viewer) connect() {
 	for i, d := range v.downs {
 		sender := v.senders[i]
 		v.goFunc(d.run)
-		v.goFunc(func() { v.readRTCP(d, sender) })
+		v.goFunc(func() { v.readRTCP(i, d, sender) })
 		d.start()
 	}
+	v.s.logStart(v.info(), mediaAddr(v.pc), v.s.now().Sub(v.created))
 }
 
 // handleWHEP is POST /api/streams/{id}/whep.
@@ -140,7 +173,33 @@ func (s *Service) handleWHEP(w http.ResponseWriter, r *http.Request) {
 	if p != nil {
 		user = p.Sub
 	}
+	w.Header().Set("ETag", v.ice.ETag())
+	w.Header().Set("Accept-Patch", SDPFragType)
 	s.writeSDP(w, "/api/streams/"+id+"/whep/"+v.id, answer, user)
+}
+
+// whepSession returns the WHEP session id of stream, or nil.
+func (s *Service) whepSession(stream, id string) *viewer {
+	rm := s.room(stream)
+	if rm == nil {
+		return nil
+	}
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	return rm.viewers[id]
+}
+
+// handleWHEPPatch is PATCH on a WHEP resource: trickle ICE or an ICE
+// restart (trickle.go). As for its DELETE, holding the session's URL is
+// the right to it.
+func (s *Service) handleWHEPPatch(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	v := s.whepSession(id, r.PathValue("session"))
+	if v == nil {
+		s.fail(w, r, api.New(api.NotFound, "no such WHEP session"))
+		return
+	}
+	s.patchICE(w, r, iceTarget{role: "whep", stream: id, session: v.id, pc: v.pc, ice: v.ice})
 }
 
 // watch negotiates a WHEP offer from client against the stream's tracks
@@ -212,7 +271,12 @@ func (s *Service) join(ctx context.Context, id, client, node, offer string) (*vi
 	} else {
 		s.m.viewers.Inc()
 	}
-	v := &viewer{s: s, id: randomID(16), room: r, pc: pc, node: node, unpend: release}
+	remote := client
+	if node != "" {
+		remote = node
+	}
+	v := &viewer{s: s, id: randomID(16), room: r, pc: pc, node: node, unpend: release,
+		ice: newICESession(), remote: remote, created: s.now()}
 	if slot != nil {
 		slot.setEvict(v.close)
 	}
@@ -226,6 +290,7 @@ func (s *Service) join(ctx context.Context, id, client, node, offer string) (*vi
 	if err := v.addTracks(tracks); err != nil {
 		return fail(err)
 	}
+	v.lost = make([]atomic.Uint32, len(v.downs))
 	v.pc.OnConnectionStateChange(func(cs webrtc.PeerConnectionState) {
 		switch cs {
 		case webrtc.PeerConnectionStateConnected:
@@ -252,6 +317,7 @@ func (s *Service) join(ctx context.Context, id, client, node, offer string) (*vi
 	for _, d := range v.downs {
 		d.t.addDown(d)
 	}
+	v.opened.Store(true)
 	return v, answer, nil
 }
 
@@ -288,11 +354,16 @@ func (v *viewer) addTracks(tracks map[webrtc.RTPCodecType]*relayTrack) error {
 	return nil
 }
 
-// readRTCP answers the viewer's feedback: NACKs from the shared cache,
-// keyframe requests passed on to the publisher (rate-limited).
-func (v *viewer) readRTCP(d *downTrack, sender *webrtc.RTPSender) {
+// readRTCP answers the viewer's feedback on downs[i]: NACKs from the
+// shared cache, keyframe requests passed on to the publisher
+// (rate-limited); it keeps the loss the viewer reports.
+func (v *viewer) readRTCP(i int, d *downTrack, sender *webrtc.RTPSender) {
 	if sender == nil {
 		return
+	}
+	var ssrc uint32
+	if enc := sender.GetParameters().Encodings; len(enc) > 0 {
+		ssrc = uint32(enc[0].SSRC)
 	}
 	for {
 		pkts, _, err := sender.ReadRTCP()
@@ -302,17 +373,31 @@ func (v *viewer) readRTCP(d *downTrack, sender *webrtc.RTPSender) {
 		nacked := false
 		for _, p := range pkts {
 			switch p := p.(type) {
+			case *rtcp.ReceiverReport:
+				for _, rep := range p.Reports {
+					if rep.SSRC == ssrc {
+						v.lost[i].Store(rep.TotalLost)
+					}
+				}
 			case *rtcp.TransportLayerNack:
+				n := 0
 				for _, pair := range p.Nacks {
 					for _, seq := range pair.PacketList() {
 						d.queueNack(seq)
 						nacked = true
+						n++
 					}
+				}
+				if v.s.debugOn() {
+					v.s.log.Debug("stream: NACK", "stream", v.room.id, "session", v.id, "kind", d.t.kind.String(), "packets", n)
 				}
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				reason := "viewer"
 				if v.node != "" {
 					reason = "edge"
+				}
+				if v.s.debugOn() {
+					v.s.log.Debug("stream: keyframe request", "stream", v.room.id, "session", v.id, "from", reason)
 				}
 				d.t.requestKeyframe(reason)
 			}
@@ -326,13 +411,7 @@ func (v *viewer) readRTCP(d *downTrack, sender *webrtc.RTPSender) {
 // handleWHEPDelete is DELETE on a WHEP resource: holding its URL is the
 // right to delete it.
 func (s *Service) handleWHEPDelete(w http.ResponseWriter, r *http.Request) {
-	rm := s.room(r.PathValue("id"))
-	var v *viewer
-	if rm != nil {
-		rm.mu.Lock()
-		v = rm.viewers[r.PathValue("session")]
-		rm.mu.Unlock()
-	}
+	v := s.whepSession(r.PathValue("id"), r.PathValue("session"))
 	if v == nil {
 		s.fail(w, r, api.New(api.NotFound, "no such WHEP session"))
 		return

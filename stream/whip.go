@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"encoding/binary"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,16 @@ type publisher struct {
 	// leave, when set, tells the origin the session is over.
 	upstream string
 	leave    func()
+
+	// ice is the session's ICE side, which PATCH changes (trickle.go).
+	ice *iceSession
+	// remote is the HTTP client of a WHIP session, for the log; created
+	// is when the session was made.
+	remote  string
+	created time.Time
+	// packets and lost total the RTP packets received and missing, added
+	// by each track's goroutine when it ends.
+	packets, lost atomic.Uint64
 
 	connected atomic.Bool
 	up        chan struct{} // closed when the peer connects
@@ -75,6 +86,9 @@ func (p *publisher) close() {
 		if leave != nil {
 			leave()
 		}
+		if attached {
+			p.s.logEnd(p.info(), p.connected.Load(), p.s.now().Sub(p.created), p.packets.Load(), p.lost.Load())
+		}
 		switch {
 		case !attached:
 		case p.upstream != "":
@@ -89,7 +103,39 @@ func (p *publisher) close() {
 // pending slot.
 func (s *Service) newPublisher(pc *webrtc.PeerConnection, sub, upstream string, unpend func()) *publisher {
 	return &publisher{s: s, id: randomID(16), sub: sub, pc: pc, upstream: upstream, unpend: unpend,
+		ice: newICESession(), created: s.now(),
 		claimed: map[webrtc.RTPCodecType]bool{}, up: make(chan struct{}), done: make(chan struct{})}
+}
+
+// info describes pub for its log lines.
+func (p *publisher) info() sessionInfo {
+	i := sessionInfo{role: "whip", session: p.id, remote: p.remote}
+	if p.upstream != "" {
+		i.role, i.remote = "upstream", p.upstream
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.room != nil {
+		i.stream = p.room.id
+	}
+	for _, t := range p.tracks {
+		i.codecs = append(i.codecs, t.codec)
+	}
+	return i
+}
+
+// whipSession returns the WHIP session id of stream, or nil.
+func (s *Service) whipSession(stream, id string) *publisher {
+	rm := s.room(stream)
+	if rm == nil {
+		return nil
+	}
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if rm.pub != nil && rm.pub.upstream == "" && rm.pub.id == id {
+		return rm.pub
+	}
+	return nil
 }
 
 // handleWHIP is POST /api/streams/{id}/whip.
@@ -123,7 +169,25 @@ func (s *Service) handleWHIP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	w.Header().Set("ETag", pub.ice.ETag())
+	w.Header().Set("Accept-Patch", SDPFragType)
 	s.writeSDP(w, "/api/streams/"+id+"/whip/"+pub.id, answer, p.Sub)
+}
+
+// handleWHIPPatch is PATCH on a WHIP resource: trickle ICE or an ICE
+// restart (trickle.go), with the host's token as for its DELETE.
+func (s *Service) handleWHIPPatch(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := s.checkOwn(r, id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	pub := s.whipSession(id, r.PathValue("session"))
+	if pub == nil {
+		s.fail(w, r, api.New(api.NotFound, "no such WHIP session"))
+		return
+	}
+	s.patchICE(w, r, iceTarget{role: "whip", stream: id, session: pub.id, pc: pub.pc, ice: pub.ice})
 }
 
 // publish negotiates a WHIP offer from client, within its bound of
@@ -154,6 +218,7 @@ func (s *Service) publish(ctx context.Context, st Stream, sub, client, offer str
 		return nil, "", err
 	}
 	pub := s.newPublisher(pc, sub, "", release)
+	pub.remote = client
 	slot.setEvict(pub.close)
 	pub.start()
 	answer, chosen, err := s.answerPublisher(ctx, pc, offer)
@@ -237,6 +302,7 @@ func (p *publisher) start() {
 		case webrtc.PeerConnectionStateConnected:
 			if !p.connected.Swap(true) {
 				close(p.up)
+				p.s.logStart(p.info(), mediaAddr(p.pc), p.s.now().Sub(p.created))
 			}
 			p.unpend()
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
@@ -280,6 +346,10 @@ func (p *publisher) read(t *relayTrack, tr *webrtc.TrackRemote, rcv *webrtc.RTPR
 		return
 	}
 	p.wg.Add(1)
+	stream := ""
+	if p.room != nil {
+		stream = p.room.id
+	}
 	p.mu.Unlock()
 	go func() {
 		defer p.wg.Done()
@@ -294,11 +364,24 @@ func (p *publisher) read(t *relayTrack, tr *webrtc.TrackRemote, rcv *webrtc.RTPR
 	// OBS and browsers may drop their first frames: ask for a keyframe now
 	// and again until one arrives.
 	t.forceKeyframe("publish")
-	var buf [maxPayload + 64]byte
+	var (
+		buf [maxPayload + 64]byte
+		seq seqCount
+	)
+	defer func() {
+		p.packets.Add(seq.received)
+		p.lost.Add(seq.lost())
+	}()
 	for {
 		n, _, err := tr.Read(buf[:])
 		if err != nil {
 			return
+		}
+		if n >= 4 {
+			if gap := seq.add(binary.BigEndian.Uint16(buf[2:4])); gap > 0 && p.s.debugOn() {
+				p.s.log.Debug("stream: packets missing from the publisher", "stream", stream, "session", p.id,
+					"kind", tr.Kind().String(), "missing", gap, "before", binary.BigEndian.Uint16(buf[2:4]))
+			}
 		}
 		now := p.s.now().UnixNano()
 		if !t.ingest(p.session, buf[:n], now) {

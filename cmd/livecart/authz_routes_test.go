@@ -73,7 +73,7 @@ var routeTable = map[string]access{
 	"POST /api/streams/{id}/whip":              owners,
 	"OPTIONS /api/streams/{id}/whip":           everyone,
 	"DELETE /api/streams/{id}/whip/{session}":  owners,
-	"PATCH /api/streams/{id}/whip/{session}":   everyone,
+	"PATCH /api/streams/{id}/whip/{session}":   owners,
 	"OPTIONS /api/streams/{id}/whip/{session}": everyone,
 
 	"POST /api/streams/{id}/whep":    inScope,
