@@ -145,13 +145,12 @@ func runFlood(ctx context.Context, args []string, stdout io.Writer) error {
 	wg.Wait()
 	r.viewer.answers = answers.snapshot()
 	if viewer != nil {
+		t := viewer.totals()
+		r.viewer.received, r.viewer.spanned = int(t.videoPackets), int(t.videoExpected)
 		viewer.mu.Lock()
-		r.viewer.firstKey, r.viewer.received = viewer.firstKey, viewer.received
+		r.viewer.firstKey = viewer.firstKey
 		if viewer.maxGap > 0 {
 			r.viewer.maxGap, r.viewer.gapAt = viewer.maxGap, viewer.gapAt.Sub(r.start)
-		}
-		if viewer.received > 0 {
-			r.viewer.spanned = int(viewer.maxSeq - viewer.minSeq + 1)
 		}
 		viewer.mu.Unlock()
 		viewer.close()

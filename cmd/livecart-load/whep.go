@@ -38,6 +38,7 @@ type whepFlags struct {
 	keyInterval       time.Duration
 	restartAt         time.Duration
 	pid               int
+	light             bool
 }
 
 func runWHEP(ctx context.Context, args []string, stdout io.Writer) error {
@@ -53,16 +54,19 @@ func runWHEP(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.DurationVar(&f.keyInterval, "keyint", 2*time.Second, "publisher keyframe interval")
 	fs.DurationVar(&f.restartAt, "restart-at", 0, "restart the publisher (WHIP DELETE, new WHIP) this long after viewers joined; 0: never")
 	fs.IntVar(&f.pid, "pid", 0, "server process id, to read its CPU and RSS from /proc")
+	fs.BoolVar(&f.light, "light", false, "light viewers: ICE and DTLS as real peers, but RTP is counted from its clear headers on the socket and never decrypted "+
+		"(no keyframe or delay figures); for runs past a few hundred viewers")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if f.whep == "" || f.viewers < 1 {
 		return errors.New("--whep and --viewers >= 1 are required")
 	}
-	api, err := whepAPI(false)
+	watch, stop, err := whepWatcher(f)
 	if err != nil {
 		return err
 	}
+	defer stop()
 	pubAPI, err := whepAPI(true)
 	if err != nil {
 		return err
@@ -95,7 +99,7 @@ func runWHEP(ctx context.Context, args []string, stdout io.Writer) error {
 			case <-ctx.Done():
 				return
 			}
-			v, err := whepWatch(ctx, api, f.whep)
+			v, err := watch(ctx)
 			if err != nil {
 				failed.Add(1)
 				fmt.Fprintf(os.Stderr, "viewer %d: %v\n", i, err)
@@ -128,7 +132,7 @@ func runWHEP(ctx context.Context, args []string, stdout io.Writer) error {
 	selfEnd := whepCPU(os.Getpid())
 	rssAfter := whepRSS(f.pid)
 	whepReport(stdout, f, viewers, restartAt)
-	fmt.Fprintf(stdout, "load tool CPU: %.1f%% of one core (itself, publisher and viewers)\n", 100*(selfEnd-selfStart)/wall.Seconds())
+	fmt.Fprintf(stdout, "load tool CPU: %.1f%% of one core (itself, publisher and %s viewers)\n", 100*(selfEnd-selfStart)/wall.Seconds(), whepMode(f))
 	if f.pid > 0 {
 		fmt.Fprintf(stdout, "server CPU: %.1f%% of one core\n", 100*(cpuEnd-cpuStart)/wall.Seconds())
 		fmt.Fprintf(stdout, "server RSS: %.1f MiB before viewers, %.1f MiB with them, %.1f KiB per viewer\n",
@@ -140,6 +144,30 @@ func runWHEP(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// whepWatcher returns how a viewer of f's mode joins the stream, and what
+// to call once every viewer is closed.
+func whepWatcher(f whepFlags) (watch func(context.Context) (*whepViewer, error), stop func(), err error) {
+	if f.light {
+		l, err := newWhepLight()
+		if err != nil {
+			return nil, nil, err
+		}
+		return func(ctx context.Context) (*whepViewer, error) { return l.watch(ctx, f.whep) }, l.close, nil
+	}
+	api, err := whepAPI(false)
+	if err != nil {
+		return nil, nil, err
+	}
+	return func(ctx context.Context) (*whepViewer, error) { return whepWatch(ctx, api, f.whep) }, func() {}, nil
+}
+
+func whepMode(f whepFlags) string {
+	if f.light {
+		return "light"
+	}
+	return "full"
 }
 
 // whepAPI builds the client API: a browser-like set of codecs for viewers;
@@ -361,23 +389,31 @@ func (p *whepPublisher) send(video, audio *webrtc.TrackLocalStaticRTP, bitrate i
 	}
 }
 
-// whepViewer plays the stream and keeps per-viewer statistics.
+// whepViewer plays the stream and keeps per-viewer statistics. A full
+// viewer reads every packet from pion, decrypted; a light one (whep_light.go)
+// counts them on its sockets and leaves them encrypted, so it has no
+// keyframe or delay figures.
 type whepViewer struct {
 	pc       *webrtc.PeerConnection
 	resource string
 	joined   time.Time
+	kinds    *rtpKinds     // set before the offer, read-only after
+	done     chan struct{} // closed by close, ends the viewer's goroutines
 	wg       sync.WaitGroup
 
-	mu        sync.Mutex
-	firstKey  time.Duration // from the WHEP POST to the first keyframe packet
-	received  int
-	minSeq    uint64
-	maxSeq    uint64
-	extSeq    uint64
-	lastVideo time.Time
-	maxGap    time.Duration
-	gapAt     time.Time
-	delays    []whepDelay // publisher-to-viewer delay of 1 video packet in 8
+	mu      sync.Mutex
+	streams map[uint32]*rtpCount // per SSRC, audio and video
+	// The SSRC counted last and its count, which the next packet most
+	// likely shares: a frame's packets come together.
+	lastSSRC   uint32
+	lastCount  *rtpCount
+	firstVideo time.Duration // from the WHEP POST to the first video packet
+	firstKey   time.Duration // from the WHEP POST to the first keyframe packet
+	videoSeen  int           // video packets observed (full viewers)
+	lastVideo  time.Time
+	maxGap     time.Duration
+	gapAt      time.Time
+	delays     []whepDelay // publisher-to-viewer delay of 1 video packet in 8
 }
 
 // whepDelay is one packet's delay from the publisher's send to the viewer's
@@ -387,18 +423,31 @@ type whepDelay struct {
 	d  time.Duration
 }
 
+func newWhepViewer() *whepViewer {
+	return &whepViewer{joined: time.Now(), streams: map[uint32]*rtpCount{}, done: make(chan struct{})}
+}
+
+// join adds the viewer's receive-only video and audio sections to its
+// peer connection, learns their payload types and makes the WHEP exchange.
+func (v *whepViewer) join(ctx context.Context, endpoint string) error {
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := v.pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			return err
+		}
+	}
+	v.kinds = whepKinds(v.pc)
+	var err error
+	v.resource, err = whepExchange(ctx, v.pc, endpoint, "")
+	return err
+}
+
 func whepWatch(ctx context.Context, api *webrtc.API, endpoint string) (*whepViewer, error) {
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, err
 	}
-	v := &whepViewer{pc: pc, joined: time.Now()}
-	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-			pc.Close()
-			return nil, err
-		}
-	}
+	v := newWhepViewer()
+	v.pc = pc
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		v.wg.Add(1)
 		defer v.wg.Done()
@@ -411,38 +460,33 @@ func whepWatch(ctx context.Context, api *webrtc.API, endpoint string) (*whepView
 			if err != nil {
 				return
 			}
-			if !video || pk.Unmarshal(buf[:n]) != nil {
+			h, ok := rtpHeadOf(buf[:n])
+			if !ok {
 				continue
 			}
-			v.observe(&pk, mime)
+			now := time.Now()
+			v.count(h, n, now)
+			if video && pk.Unmarshal(buf[:n]) == nil {
+				v.observe(&pk, mime, now)
+			}
 		}
 	})
-	if v.resource, err = whepExchange(ctx, pc, endpoint, ""); err != nil {
+	if err := v.join(ctx, endpoint); err != nil {
 		pc.Close()
 		return nil, err
 	}
 	return v, nil
 }
 
-func (v *whepViewer) observe(pk *rtp.Packet, mime string) {
-	now := time.Now()
+// observe looks into a decrypted video packet for the first keyframe and
+// the publisher's send time.
+func (v *whepViewer) observe(pk *rtp.Packet, mime string, now time.Time) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.received == 0 {
-		v.extSeq = 1<<32 + uint64(pk.SequenceNumber)
-		v.minSeq, v.maxSeq = v.extSeq, v.extSeq
-	} else {
-		v.extSeq += uint64(int64(int16(pk.SequenceNumber - uint16(v.extSeq))))
-		v.minSeq, v.maxSeq = min(v.minSeq, v.extSeq), max(v.maxSeq, v.extSeq)
-		if gap := now.Sub(v.lastVideo); gap > v.maxGap {
-			v.maxGap, v.gapAt = gap, now
-		}
-	}
-	v.received++
-	v.lastVideo = now
+	v.videoSeen++
 	// Sampled from a second after the first keyframe: the cached keyframe a
 	// viewer starts on was sent up to a second before it joined.
-	if p := pk.Payload; v.received%8 == 0 && len(p) >= 10 && p[0]&0x1f == 28 &&
+	if p := pk.Payload; v.videoSeen%8 == 0 && len(p) >= 10 && p[0]&0x1f == 28 &&
 		v.firstKey > 0 && now.Sub(v.joined) > v.firstKey+time.Second {
 		sent := int64(binary.BigEndian.Uint64(p[2:]))
 		v.delays = append(v.delays, whepDelay{at: now, d: now.Sub(time.Unix(0, sent))})
@@ -479,28 +523,41 @@ func whepKeyframe(mime string, p []byte) bool {
 
 func (v *whepViewer) close() {
 	whepDelete(context.Background(), v.resource, "")
+	close(v.done)
 	v.pc.Close()
 	v.wg.Wait()
 }
 
 func whepReport(w io.Writer, f whepFlags, viewers []*whepViewer, restartAt time.Time) {
-	var keys, gaps, before, after []time.Duration
+	var keys, firsts, gaps, before, after []time.Duration
 	var lossSum float64
-	n, noKey := 0, 0
+	var sum whepTotals
+	n, noKey, noVideo := 0, 0, 0
 	for _, v := range viewers {
 		if v == nil {
 			continue
 		}
-		v.mu.Lock()
 		n++
+		t := v.totals()
+		sum.videoPackets += t.videoPackets
+		sum.videoBytes += t.videoBytes
+		sum.videoLost += t.videoLost
+		sum.audioPackets += t.audioPackets
+		sum.audioBytes += t.audioBytes
+		sum.ssrcs += t.ssrcs
+		if t.videoExpected > 0 {
+			lossSum += float64(t.videoLost) / float64(t.videoExpected)
+		}
+		v.mu.Lock()
+		if v.lastVideo.IsZero() {
+			noVideo++
+		} else {
+			firsts = append(firsts, v.firstVideo)
+		}
 		if v.firstKey == 0 {
 			noKey++
 		} else {
 			keys = append(keys, v.firstKey)
-		}
-		if v.received > 0 {
-			expected := float64(v.maxSeq - v.minSeq + 1)
-			lossSum += max(0, expected-float64(v.received)) / expected
 		}
 		if !restartAt.IsZero() && v.gapAt.After(restartAt) {
 			gaps = append(gaps, v.maxGap)
@@ -518,16 +575,32 @@ func whepReport(w io.Writer, f whepFlags, viewers []*whepViewer, restartAt time.
 		fmt.Fprintln(w, "no viewer joined")
 		return
 	}
-	fmt.Fprintf(w, "viewers: %d (bitrate %d bit/s, keyframe every %s, join window %s)\n", n, f.bitrate, f.keyInterval, f.joinWindow)
-	fmt.Fprintf(w, "video packet loss per viewer: %.3f%% (mean)\n", 100*lossSum/float64(n))
-	fmt.Fprintf(w, "time to first keyframe: p50 %s, p99 %s, never %d\n", whepPct(keys, 50), whepPct(keys, 99), noKey)
+	unit := "RTP bytes, decrypted"
+	if f.light {
+		unit = "SRTP bytes as received, auth tag included"
+	}
+	fmt.Fprintf(w, "viewers: %d %s (bitrate %d bit/s, keyframe every %s, join window %s)\n", n, whepMode(f), f.bitrate, f.keyInterval, f.joinWindow)
+	fmt.Fprintf(w, "received in all: video %d packets, %.1f MiB; audio %d packets, %.1f MiB; %.1f SSRCs per viewer (%s)\n",
+		sum.videoPackets, float64(sum.videoBytes)/(1<<20), sum.audioPackets, float64(sum.audioBytes)/(1<<20), float64(sum.ssrcs)/float64(n), unit)
+	fmt.Fprintf(w, "received per viewer (mean): video %d packets, audio %d packets\n", sum.videoPackets/int64(n), sum.audioPackets/int64(n))
+	fmt.Fprintf(w, "video packet loss per viewer: %.3f%% (mean); %d packets lost in all\n", 100*lossSum/float64(n), sum.videoLost)
+	fmt.Fprintf(w, "time to first video packet: p50 %s, p99 %s, never %d\n", whepPct(firsts, 50), whepPct(firsts, 99), noVideo)
+	if f.light {
+		fmt.Fprintln(w, "time to first keyframe and publisher-to-viewer delay: not measured by light viewers (payloads stay encrypted)")
+	} else {
+		fmt.Fprintf(w, "time to first keyframe: p50 %s, p99 %s, never %d\n", whepPct(keys, 50), whepPct(keys, 99), noKey)
+	}
 	if restartAt.IsZero() {
-		fmt.Fprintf(w, "publisher-to-viewer delay: p50 %s, p99 %s (%d samples)\n", whepPctFine(before, 50), whepPctFine(before, 99), len(before))
+		if !f.light {
+			fmt.Fprintf(w, "publisher-to-viewer delay: p50 %s, p99 %s (%d samples)\n", whepPctFine(before, 50), whepPctFine(before, 99), len(before))
+		}
 		return
 	}
 	fmt.Fprintf(w, "publisher restart: longest video gap p50 %s, max %s\n", whepPct(gaps, 50), whepPct(gaps, 100))
-	fmt.Fprintf(w, "publisher-to-viewer delay before the restart: p50 %s, p99 %s; from 1 s after the gap: p50 %s, p99 %s\n",
-		whepPctFine(before, 50), whepPctFine(before, 99), whepPctFine(after, 50), whepPctFine(after, 99))
+	if !f.light {
+		fmt.Fprintf(w, "publisher-to-viewer delay before the restart: p50 %s, p99 %s; from 1 s after the gap: p50 %s, p99 %s\n",
+			whepPctFine(before, 50), whepPctFine(before, 99), whepPctFine(after, 50), whepPctFine(after, 99))
+	}
 }
 
 // whepPctFine is whepPct to the microsecond, for delays under a millisecond.
