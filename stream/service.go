@@ -217,10 +217,13 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	udp, err := net.ListenPacket("udp", net.JoinHostPort(cfg.UDPHost, strconv.Itoa(cfg.UDPPort)))
+	sock, err := net.ListenPacket("udp", net.JoinHostPort(cfg.UDPHost, strconv.Itoa(cfg.UDPPort)))
 	if err != nil {
 		return nil, fmt.Errorf("stream: media UDP port: %w", err)
 	}
+	// Every viewer's packets leave through this socket: batch them
+	// (batch.go). Closing the mux closes it.
+	udp := newBatchConn(sock)
 	mux := webrtc.NewICEUDPMux(nil, udp)
 	loopback := cfg.UDPHost != "" && net.ParseIP(cfg.UDPHost).IsLoopback()
 	eng, err := newEngines(mux, cfg.PublicIP, loopback, iceTimeouts{
