@@ -221,6 +221,7 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stream: media UDP port: %w", err)
 	}
+	sizeReceiveBuffer(cfg.Log, sock)
 	// Every viewer's packets leave through this socket: batch them
 	// (batch.go). Closing the mux closes it.
 	udp := newBatchConn(sock)
@@ -522,4 +523,29 @@ func (s *Service) viewerCounts() map[string]int {
 		}
 	}
 	return counts
+}
+
+// mediaReceiveBuffer is the receive buffer asked for the media socket.
+// Every publisher's media, an edge's upstreams and every viewer's RTCP
+// arrive on that one socket; with the kernel's default (about 208 KiB
+// here, some 90 full-size datagrams) an edge relaying to 100 viewers on
+// one busy core dropped upstream packets that all its viewers then
+// missed (docs/BENCHMARKS.md, "Across nodes").
+const mediaReceiveBuffer = 4 << 20
+
+// sizeReceiveBuffer asks for mediaReceiveBuffer on sock and warns when the
+// kernel grants less (it caps the request at net.core.rmem_max).
+func sizeReceiveBuffer(log *slog.Logger, sock net.PacketConn) {
+	uc, ok := sock.(*net.UDPConn)
+	if !ok {
+		return
+	}
+	if err := uc.SetReadBuffer(mediaReceiveBuffer); err != nil {
+		log.Warn("stream: sizing the media socket's receive buffer", "err", err)
+		return
+	}
+	if got, err := receiveBuffer(uc); err == nil && got < mediaReceiveBuffer {
+		log.Warn("stream: the media socket's receive buffer is smaller than asked; raise net.core.rmem_max",
+			"bytes", got, "asked", mediaReceiveBuffer)
+	}
 }

@@ -1,0 +1,13 @@
+//go:build !linux
+
+package stream
+
+import (
+	"errors"
+	"net"
+)
+
+// receiveBuffer is not read outside Linux.
+func receiveBuffer(*net.UDPConn) (int, error) {
+	return 0, errors.ErrUnsupported
+}
