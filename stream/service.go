@@ -217,14 +217,11 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	sock, err := net.ListenPacket("udp", net.JoinHostPort(cfg.UDPHost, strconv.Itoa(cfg.UDPPort)))
+	udp, err := net.ListenPacket("udp", net.JoinHostPort(cfg.UDPHost, strconv.Itoa(cfg.UDPPort)))
 	if err != nil {
 		return nil, fmt.Errorf("stream: media UDP port: %w", err)
 	}
-	sizeReceiveBuffer(cfg.Log, sock)
-	// Every viewer's packets leave through this socket: batch them
-	// (batch.go). Closing the mux closes it.
-	udp := newBatchConn(sock)
+	sizeReceiveBuffer(cfg.Log, udp)
 	mux := webrtc.NewICEUDPMux(nil, udp)
 	loopback := cfg.UDPHost != "" && net.ParseIP(cfg.UDPHost).IsLoopback()
 	eng, err := newEngines(mux, cfg.PublicIP, loopback, iceTimeouts{
