@@ -339,14 +339,9 @@ func (s *Service) handleResourceOptions(w http.ResponseWriter, _ *http.Request) 
 // handleWHIPDelete is DELETE on a WHIP resource: the host stops
 // publishing. Viewers wait ReconnectGrace for a new publisher.
 func (s *Service) handleWHIPDelete(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if err := s.checkOwn(r, id); err != nil {
+	pub, err := s.ownWHIPSession(r)
+	if err != nil {
 		s.fail(w, r, err)
-		return
-	}
-	pub := s.whipSession(id, r.PathValue("session"))
-	if pub == nil {
-		s.fail(w, r, api.New(api.NotFound, "no such WHIP session"))
 		return
 	}
 	pub.gone()

@@ -177,17 +177,25 @@ func (s *Service) handleWHIP(w http.ResponseWriter, r *http.Request) {
 // handleWHIPPatch is PATCH on a WHIP resource: trickle ICE or an ICE
 // restart (trickle.go), with the host's token as for its DELETE.
 func (s *Service) handleWHIPPatch(w http.ResponseWriter, r *http.Request) {
+	if pub, err := s.ownWHIPSession(r); err != nil {
+		s.fail(w, r, err)
+	} else {
+		s.patchICE(w, r, iceTarget{role: "whip", stream: r.PathValue("id"), session: pub.id, pc: pub.pc, ice: pub.ice})
+	}
+}
+
+// ownWHIPSession is the WHIP session of r's path, once r is checked to
+// come from the stream's host (or an admin): not found when there is none.
+func (s *Service) ownWHIPSession(r *http.Request) (*publisher, error) {
 	id := r.PathValue("id")
 	if err := s.checkOwn(r, id); err != nil {
-		s.fail(w, r, err)
-		return
+		return nil, err
 	}
 	pub := s.whipSession(id, r.PathValue("session"))
 	if pub == nil {
-		s.fail(w, r, api.New(api.NotFound, "no such WHIP session"))
-		return
+		return nil, api.New(api.NotFound, "no such WHIP session")
 	}
-	s.patchICE(w, r, iceTarget{role: "whip", stream: id, session: pub.id, pc: pub.pc, ice: pub.ice})
+	return pub, nil
 }
 
 // publish negotiates a WHIP offer from client, within its bound of
