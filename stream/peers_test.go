@@ -85,12 +85,26 @@ var testHTTP = &http.Client{Transport: &http.Transport{DisableKeepAlives: true},
 
 func doSDP(tb testing.TB, method, url, token, body string) *http.Response {
 	tb.Helper()
+	ctype := ""
+	if body != "" {
+		ctype = "application/sdp"
+	}
+	return doRequest(tb, method, url, token, body, "Content-Type", ctype)
+}
+
+// doRequest sends a request with body and the bearer token (none when
+// empty) and the header pairs given (name, value; empty values are left
+// out).
+func doRequest(tb testing.TB, method, url, token, body string, header ...string) *http.Response {
+	tb.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/sdp")
+	for i := 0; i+1 < len(header); i += 2 {
+		if header[i+1] != "" {
+			req.Header.Set(header[i], header[i+1])
+		}
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)

@@ -89,24 +89,7 @@ func TestIfMatch(t *testing.T) {
 // patch sends a PATCH with a trickle-ice-sdpfrag body.
 func patch(tb testing.TB, url, token, ctype, ifMatch, body string) *http.Response {
 	tb.Helper()
-	req, err := http.NewRequest("PATCH", url, strings.NewReader(body))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	if ifMatch != "" {
-		req.Header.Set("If-Match", ifMatch)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := testHTTP.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return res
+	return doRequest(tb, "PATCH", url, token, body, "Content-Type", ctype, "If-Match", ifMatch)
 }
 
 // trickleViewer is a WHEP client that trickles: its offer carries no
