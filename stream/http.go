@@ -272,6 +272,15 @@ func parseCursor(c string) (listKey, error) {
 	return listKey{rank: rank, created: created, id: parts[2]}, nil
 }
 
+// watchOffer reads the SDP offer of r, a viewer's or an edge's, for
+// stream st: an ended stream is offline for good.
+func watchOffer(w http.ResponseWriter, r *http.Request, st Stream) (string, error) {
+	if st.Status == Ended {
+		return "", api.Errorf(api.StreamOffline, "this stream has ended: %w", ErrOffline)
+	}
+	return readSDP(w, r)
+}
+
 // readSDP reads an application/sdp body of at most MaxSDP bytes.
 func readSDP(w http.ResponseWriter, r *http.Request) (string, error) {
 	ct := r.Header.Get("Content-Type")

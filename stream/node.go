@@ -28,11 +28,7 @@ func (s *Service) handleRelay(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if st.Status == Ended {
-		s.fail(w, r, api.Errorf(api.StreamOffline, "this stream has ended: %w", ErrOffline))
-		return
-	}
-	offer, err := readSDP(w, r)
+	offer, err := watchOffer(w, r, st)
 	if err != nil {
 		s.fail(w, r, err)
 		return
