@@ -23,14 +23,13 @@ func BenchmarkForward(b *testing.B) {
 	for _, n := range []int{1, 10, 100, 500} {
 		b.Run(fmt.Sprintf("viewers=%d", n), func(b *testing.B) {
 			m, _ := newMetrics(nil)
-			tr := newRelayTrack(vp8Codec, m, time.Now, time.Second)
-			tr.setSession(1)
+			f, tr := testFeed(vp8Codec, m, time.Now, time.Second)
 			downs := make([]*downTrack, n)
 			for i := range downs {
-				d := newDownTrack(tr, vp8Codec, "s", m)
+				d := newDownTrack(f, tr, layerAuto, vp8Codec, "s", m)
 				d.w, d.ssrc, d.pt = discardWriter{}, uint32(i), 96
 				d.started.Store(true)
-				tr.addDown(d)
+				d.listen(tr)
 				downs[i] = d
 			}
 			pkt := testPacket(0, true)

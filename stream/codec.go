@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/pion/sdp/v3"
@@ -29,52 +30,54 @@ func h264Mode(fmtp string) string {
 }
 
 // checkOffer parses an SDP offer and returns a client error for one that
-// is malformed or carries no audio or video.
-func checkOffer(offer string) error {
+// is malformed or carries no audio or video. For a publisher's offer it
+// checks its simulcast too and returns its video's layers (none without
+// simulcast).
+func checkOffer(offer string, publish bool) ([]layerOffer, error) {
 	var d sdp.SessionDescription
 	if err := d.UnmarshalString(offer); err != nil {
-		return api.Errorf(api.BadRequest, "the body is not a valid SDP offer: %v", err)
+		return nil, api.Errorf(api.BadRequest, "the body is not a valid SDP offer: %v", err)
 	}
-	av := false
+	av, seen := false, false
+	var video []layerOffer
 	for _, m := range d.MediaDescriptions {
-		if m.MediaName.Media == "audio" || m.MediaName.Media == "video" {
+		kind := m.MediaName.Media
+		if kind == "audio" || kind == "video" {
 			av = true
 		}
-		if err := checkSimulcast(m); err != nil {
-			return err
+		if !publish {
+			if err := checkSimulcastSyntax(m); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		layers, err := offerLayers(m)
+		if err != nil {
+			return nil, err
+		}
+		if len(layers) > 0 && kind != "video" {
+			return nil, api.Errorf(api.BadRequest, "simulcast is for video; the offer's %s section has it", kind)
+		}
+		if kind == "video" && !seen {
+			// The first video section is the one used; the relay
+			// declines the others.
+			seen, video = true, layers
 		}
 	}
 	if !av {
-		return api.New(api.BadRequest, "the SDP offer has no audio or video section")
+		return nil, api.New(api.BadRequest, "the SDP offer has no audio or video section")
 	}
-	return nil
-}
-
-// checkSimulcast refuses an a=simulcast attribute that names an empty
-// stream ("send h;;l"), which pion/webrtc cannot read (it panics).
-func checkSimulcast(m *sdp.MediaDescription) error {
-	for _, a := range m.Attributes {
-		if a.Key != "simulcast" {
-			continue
-		}
-		v := a.Value
-		if space := strings.Index(v, " "); space > 0 {
-			v = v[space+1:]
-		}
-		for _, s := range strings.Split(v, ";") {
-			if s == "" {
-				return api.Errorf(api.BadRequest, "the SDP offer's a=simulcast:%s names an empty stream", a.Value)
-			}
-		}
-	}
-	return nil
+	return video, nil
 }
 
 // choosePublisherCodecs picks, for each kind the publisher sends, the first
 // codec of its offer that the relay supports (the publisher's preference),
 // and restricts the answer to it, so the publisher can only send what the
 // relay expects. It must run after SetRemoteDescription.
-func choosePublisherCodecs(pc *webrtc.PeerConnection) (map[webrtc.RTPCodecType]webrtc.RTPCodecParameters, error) {
+//
+// Simulcast video is relayed in H264 or VP8 only: with simulcast, the
+// first of those the publisher offers is chosen.
+func choosePublisherCodecs(pc *webrtc.PeerConnection, simulcast bool) (map[webrtc.RTPCodecType]webrtc.RTPCodecParameters, error) {
 	chosen := map[webrtc.RTPCodecType]webrtc.RTPCodecParameters{}
 	for _, tr := range pc.GetTransceivers() {
 		kind := tr.Kind()
@@ -87,6 +90,15 @@ func choosePublisherCodecs(pc *webrtc.PeerConnection) (map[webrtc.RTPCodecType]w
 			continue
 		}
 		cs := tr.Receiver().GetParameters().Codecs
+		if simulcast && kind == webrtc.RTPCodecTypeVideo {
+			cs = slices.DeleteFunc(slices.Clone(cs), func(c webrtc.RTPCodecParameters) bool {
+				k := codecKindOf(c.MimeType)
+				return k != codecH264 && k != codecVP8
+			})
+			if len(cs) == 0 {
+				return nil, api.New(api.BadRequest, "simulcast video is relayed in H264 or VP8; the offer has neither")
+			}
+		}
 		if len(cs) == 0 {
 			continue
 		}

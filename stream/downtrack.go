@@ -2,6 +2,7 @@ package stream
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,18 +21,29 @@ const (
 	// rekeyAfter is how long a viewer waits for a keyframe before asking
 	// again (still subject to the track's rate limit).
 	rekeyAfter = time.Second
+	// stallAfter is how long a layer may send nothing before a viewer
+	// waiting to leave it switches without waiting for its frame to end.
+	stallAfter = 100 * time.Millisecond
 )
 
 var errNoCodec = errors.New("stream: the viewer's offer has no codec the stream uses")
 
-// downTrack forwards one relayTrack to one viewer. It is the viewer's
-// webrtc.TrackLocal; pion binds it once per PeerConnection. One writer
-// goroutine (run) owns the cursor and the scratch buffer; NACKs from the
-// viewer's RTCP goroutine are queued to it, so there is one writer per
-// viewer and track, and a slow viewer only ever delays itself.
+// downTrack forwards one feed to one viewer: one layer of it at a time,
+// on one continuous track. It is the viewer's webrtc.TrackLocal; pion
+// binds it once per PeerConnection. One writer goroutine (run) owns the
+// cursor, the layer and the scratch buffer; NACKs from the viewer's RTCP
+// goroutine are queued to it, so there is one writer per viewer and track,
+// and a slow viewer only ever delays itself.
+//
+// A viewer switches layers only at a keyframe of the layer it goes to,
+// which it asks for, and only between two frames of the layer it leaves.
+// Each stretch of one layer is a segment: the viewer's sequence numbers
+// and timestamps are the layer's plus the segment's offsets, chosen so the
+// track goes on where the previous segment stopped.
 type downTrack struct {
-	t        *relayTrack
-	want     webrtc.RTPCodecParameters // the viewer's codec negotiated for t
+	f        *feed
+	kind     webrtc.RTPCodecType
+	want     webrtc.RTPCodecParameters // the viewer's codec negotiated for f
 	streamID string
 	m        *metrics
 
@@ -49,22 +61,65 @@ type downTrack struct {
 	nacks  [64]uint16
 	nn     int
 
+	// mode is the viewer's layerMode; auto the rank its controller chose.
+	mode atomic.Int32
+	auto atomic.Int32
+	// layer is the layer the viewer receives, for other goroutines.
+	layer atomic.Pointer[relayTrack]
+
+	// The layers whose arrivals wake the writer: the one it plays and,
+	// while it waits to switch, the one it goes to.
+	regMu     sync.Mutex
+	listening []*relayTrack
+	closed    bool
+
 	// Owned by the writer goroutine.
-	inited   bool
-	cursor   uint64
-	waitKey  bool
-	waitFrom int64
-	hdr      rtp.Header
-	buf      [maxPayload]byte
-	nackBuf  [64]uint16
+	t         *relayTrack // the layer played
+	seg, prev segment     // t's segment and the one before
+	target    *relayTrack // the layer to switch to, nil when none
+	since     uint64      // the target's arrivals before this are too old
+	askedAt   int64       // when the target was last asked for a keyframe
+	steered   bool
+	seenRanks uint64
+	seenMode  int32
+	seenAuto  int32
+	sentAny   bool
+	lastOut   uint64 // highest outbound ext sent
+	lastOutTS uint32 // its timestamp
+	lastAt    int64  // its arrival at the relay (Unix ns)
+	boundary  bool   // the last packet sent ended a frame
+	inited    bool
+	cursor    uint64
+	waitKey   bool
+	waitFrom  int64
+	hdr       rtp.Header
+	buf       [maxPayload]byte
+	nackBuf   [64]uint16
 
 	// Counters for tests and the load report.
 	sentPackets atomic.Uint64
 	skipped     atomic.Uint64
+	switches    atomic.Uint64
 }
 
-func newDownTrack(t *relayTrack, want webrtc.RTPCodecParameters, streamID string, m *metrics) *downTrack {
-	return &downTrack{t: t, want: want, streamID: streamID, m: m, wake: make(chan struct{}, 1), done: make(chan struct{})}
+// segment maps a stretch of one layer onto the viewer's track: outbound
+// ext = layer ext + off, outbound timestamp = layer timestamp + tsOff,
+// from the outbound ext from on.
+type segment struct {
+	t     *relayTrack
+	off   uint64
+	tsOff uint32
+	from  uint64
+}
+
+// newDownTrack returns the viewer's track of f, starting on layer first.
+func newDownTrack(f *feed, first *relayTrack, mode layerMode, want webrtc.RTPCodecParameters, streamID string, m *metrics) *downTrack {
+	d := &downTrack{f: f, kind: f.kind, want: want, streamID: streamID, m: m,
+		wake: make(chan struct{}, 1), done: make(chan struct{}), t: first}
+	d.seg = segment{t: first}
+	d.layer.Store(first)
+	d.mode.Store(int32(mode))
+	return d
 }
 
 // Bind implements webrtc.TrackLocal: it picks the viewer's payload type for
@@ -79,7 +134,7 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 		}
 	}
 	if !ok {
-		if c, ok = matchViewerCodec(d.t.codec, cs); !ok {
+		if c, ok = matchViewerCodec(d.f.codec, cs); !ok {
 			return webrtc.RTPCodecParameters{}, errNoCodec
 		}
 	}
@@ -98,7 +153,7 @@ func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
 }
 
 // ID implements webrtc.TrackLocal.
-func (d *downTrack) ID() string { return d.t.kind.String() }
+func (d *downTrack) ID() string { return d.kind.String() }
 
 // RID implements webrtc.TrackLocal.
 func (d *downTrack) RID() string { return "" }
@@ -108,7 +163,7 @@ func (d *downTrack) RID() string { return "" }
 func (d *downTrack) StreamID() string { return d.streamID }
 
 // Kind implements webrtc.TrackLocal.
-func (d *downTrack) Kind() webrtc.RTPCodecType { return d.t.kind }
+func (d *downTrack) Kind() webrtc.RTPCodecType { return d.kind }
 
 // notify wakes the writer without ever blocking.
 func (d *downTrack) notify() {
@@ -124,8 +179,57 @@ func (d *downTrack) start() {
 	d.notify()
 }
 
-// close stops the writer goroutine (run returns).
-func (d *downTrack) close() { d.stop.Do(func() { close(d.done) }) }
+// listen makes t's arrivals wake the writer.
+func (d *downTrack) listen(t *relayTrack) {
+	d.regMu.Lock()
+	defer d.regMu.Unlock()
+	if d.closed || slices.Contains(d.listening, t) {
+		return
+	}
+	d.listening = append(d.listening, t)
+	t.addDown(d)
+}
+
+// unlisten undoes listen.
+func (d *downTrack) unlisten(t *relayTrack) {
+	d.regMu.Lock()
+	defer d.regMu.Unlock()
+	if i := slices.Index(d.listening, t); i >= 0 {
+		d.listening = slices.Delete(d.listening, i, i+1)
+		t.removeDown(d)
+	}
+}
+
+// close stops listening and stops the writer goroutine (run returns).
+func (d *downTrack) close() {
+	d.regMu.Lock()
+	d.closed = true
+	for _, t := range d.listening {
+		t.removeDown(d)
+	}
+	d.listening = nil
+	d.regMu.Unlock()
+	d.stop.Do(func() { close(d.done) })
+}
+
+// setMode sets the viewer's layer mode; auto is the rank its controller
+// chose, used in automatic mode.
+func (d *downTrack) setMode(mode layerMode) {
+	if d.mode.Swap(int32(mode)) != int32(mode) {
+		d.notify()
+	}
+}
+
+// setAuto records the rank the controller chose.
+func (d *downTrack) setAuto(rank int) {
+	if d.auto.Swap(int32(rank)) != int32(rank) && layerMode(d.mode.Load()) == layerAuto {
+		d.notify()
+	}
+}
+
+// requestKeyframe asks the publisher of the layer the viewer plays for a
+// keyframe (rate-limited per layer).
+func (d *downTrack) requestKeyframe(reason string) { d.layer.Load().requestKeyframe(reason) }
 
 // run is the writer goroutine. It returns after close.
 func (d *downTrack) run() {
@@ -152,8 +256,9 @@ func (d *downTrack) queueNack(seq uint16) {
 }
 
 // drain sends what the viewer is owed: retransmissions first, then every
-// packet that arrived since the last call. It is the per-viewer forward
-// path and does not allocate.
+// packet that arrived since the last call, switching layers on the way
+// when one is due. It is the per-viewer forward path and does not
+// allocate unless the viewer's layer choice changed.
 func (d *downTrack) drain() {
 	d.mu.Lock()
 	w, ssrc, pt := d.w, d.ssrc, d.pt
@@ -161,20 +266,47 @@ func (d *downTrack) drain() {
 	if w == nil {
 		return
 	}
-	var sent, bytes, lost uint64
+	var c tally
 
 	d.nackMu.Lock()
 	n := copy(d.nackBuf[:], d.nacks[:d.nn])
 	d.nn = 0
 	d.nackMu.Unlock()
 	for _, seq := range d.nackBuf[:n] {
-		if b, ok := d.send(w, ssrc, pt, d.t.extOf(seq), false); ok {
-			sent++
-			bytes += uint64(b)
-			d.m.retransmits.Inc()
+		if seg, ext, ok := d.resolve(seq); ok {
+			if b, ok := d.send(w, ssrc, pt, seg, ext, false, true); ok {
+				c.sent++
+				c.bytes += uint64(b)
+				d.m.retransmits.Inc()
+			}
 		}
 	}
 
+	d.steer()
+	// One switch at most per call.
+	if d.forward(w, ssrc, pt, &c) {
+		d.forward(w, ssrc, pt, &c)
+	}
+	if d.waitKey && d.t.now().UnixNano()-d.waitFrom > int64(rekeyAfter) {
+		d.beginWait("wait")
+	}
+	if c.sent > 0 {
+		d.sentPackets.Add(c.sent)
+		d.m.forwarded.Add(float64(c.sent))
+		d.m.bytes.Add(float64(c.bytes))
+	}
+	if c.lost > 0 {
+		d.skipped.Add(c.lost)
+		d.m.lostViewer.Add(float64(c.lost))
+	}
+}
+
+// tally counts what one drain sent and skipped.
+type tally struct{ sent, bytes, lost uint64 }
+
+// forward sends the layer's new packets and reports whether it switched
+// to the target layer on the way (the rest is then for the next call).
+func (d *downTrack) forward(w webrtc.TrackLocalWriter, ssrc uint32, pt uint8, c *tally) (switched bool) {
 	t := d.t
 	head := t.head.Load()
 	if !d.inited {
@@ -183,32 +315,143 @@ func (d *downTrack) drain() {
 	if head-d.cursor > uint64(len(t.order))/2 {
 		// Too far behind: the ring is about to overwrite what this
 		// viewer has not sent. Skip to now and restart on a keyframe.
-		lost += head - d.cursor
+		c.lost += head - d.cursor
 		d.cursor = head
 		d.beginWait("lag")
 	}
 	for ; d.cursor < head; d.cursor++ {
+		if d.target != nil && (d.boundary || d.waitKey) && d.trySwitch() {
+			return true
+		}
 		ext := t.order[d.cursor&t.mask].Load()
-		if b, ok := d.send(w, ssrc, pt, ext, d.waitKey); ok {
+		if b, ok := d.send(w, ssrc, pt, &d.seg, ext, d.waitKey, false); ok {
 			d.waitKey = false
-			sent++
-			bytes += uint64(b)
+			c.sent++
+			c.bytes += uint64(b)
 		} else if !d.waitKey {
-			lost++
+			c.lost++
 		}
 	}
-	if d.waitKey && t.now().UnixNano()-d.waitFrom > int64(rekeyAfter) {
-		d.beginWait("wait")
+	if d.target == nil {
+		return false
 	}
-	if sent > 0 {
-		d.sentPackets.Add(sent)
-		d.m.forwarded.Add(float64(sent))
-		d.m.bytes.Add(float64(bytes))
+	now := t.now().UnixNano()
+	if d.boundary || d.waitKey || now-t.lastAt.Load() > int64(stallAfter) || !d.f.current(t) {
+		if d.trySwitch() {
+			return true
+		}
 	}
-	if lost > 0 {
-		d.skipped.Add(lost)
-		d.m.lostViewer.Add(float64(lost))
+	if now-d.askedAt > int64(rekeyAfter) {
+		d.askedAt = now
+		d.target.requestKeyframe("layer")
 	}
+	return false
+}
+
+// steer re-resolves the layer the viewer should play when its mode, its
+// controller's choice or the feed's layers changed.
+func (d *downTrack) steer() {
+	r, mode, auto := d.f.ranks.Load(), d.mode.Load(), d.auto.Load()
+	if d.steered && r == d.seenRanks && mode == d.seenMode && auto == d.seenAuto {
+		return
+	}
+	d.steered, d.seenRanks, d.seenMode, d.seenAuto = true, r, mode, auto
+	ls := d.f.ranked()
+	if len(ls) == 0 {
+		return
+	}
+	d.aim(ls[layerMode(mode).rankOf(len(ls), int(auto))])
+}
+
+// aim makes to the layer to switch to (none when it is the one played).
+func (d *downTrack) aim(to *relayTrack) {
+	if to == d.target || (to == d.t && d.target == nil) {
+		return
+	}
+	if d.target != nil {
+		d.unlisten(d.target)
+		d.target = nil
+	}
+	if to == d.t {
+		return
+	}
+	d.target = to
+	d.since = to.head.Load()
+	d.listen(to)
+	d.askedAt = d.t.now().UnixNano()
+	to.requestKeyframe("layer")
+}
+
+// trySwitch moves to the target layer if a keyframe of it arrived since
+// the switch was decided and is still cached. The new segment continues
+// the viewer's track: the next sequence number, and a timestamp ahead by
+// the time between the two packets' arrivals.
+func (d *downTrack) trySwitch() bool {
+	to := d.target
+	k := to.keyIndex.Load()
+	if k == 0 || k-1 < d.since {
+		return false
+	}
+	ext := to.order[(k-1)&to.mask].Load()
+	s := &to.slots[ext&to.mask]
+	s.mu.RLock()
+	ok, ts, at := s.ext == ext && s.key, s.ts, s.at
+	s.mu.RUnlock()
+	if !ok {
+		// Overwritten already: wait for the next one.
+		d.since = to.head.Load()
+		return false
+	}
+	next := segment{t: to}
+	if d.sentAny {
+		step := uint64(1)
+		if dt := at - d.lastAt; dt > 0 {
+			step = max(step, uint64(dt)*uint64(to.codec.ClockRate)/uint64(time.Second))
+		}
+		next.from = d.lastOut + 1
+		next.off = next.from - ext
+		next.tsOff = d.lastOutTS + uint32(step) - ts
+	}
+	dir := "down"
+	if higher(to, d.t) {
+		dir = "up"
+	}
+	old := d.t
+	d.prev, d.seg = d.seg, next
+	d.t, d.target = to, nil
+	d.layer.Store(to)
+	d.unlisten(old)
+	d.cursor = k - 1
+	d.inited = true
+	d.waitKey, d.waitFrom = true, to.now().UnixNano()
+	d.boundary = false
+	d.switches.Add(1)
+	d.m.layerSwitches.WithLabelValues(dir).Inc()
+	return true
+}
+
+// higher reports whether layer a ranks above layer b.
+func higher(a, b *relayTrack) bool {
+	if pa, pb := a.pixels.Load(), b.pixels.Load(); pa != pb && pa != 0 && pb != 0 {
+		return pa > pb
+	}
+	return a.rate.Load() > b.rate.Load()
+}
+
+// resolve finds the layer and layer ext of an outbound sequence number the
+// viewer NACKs: in the current segment or the one before.
+func (d *downTrack) resolve(seq uint16) (*segment, uint64, bool) {
+	if !d.sentAny {
+		return nil, 0, false
+	}
+	out := d.lastOut + uint64(int64(int16(seq-uint16(d.lastOut))))
+	switch {
+	case out >= d.seg.from:
+		return &d.seg, out - d.seg.off, true
+	case d.prev.t != nil && out >= d.prev.from:
+		return &d.prev, out - d.prev.off, true
+	}
+	return nil, 0, false
 }
 
 // initCursor places a new viewer: on the latest cached keyframe if it is
@@ -216,7 +459,7 @@ func (d *downTrack) drain() {
 func (d *downTrack) initCursor(head uint64) {
 	d.inited = true
 	d.cursor = head
-	if d.t.kind != webrtc.RTPCodecTypeVideo {
+	if d.kind != webrtc.RTPCodecTypeVideo {
 		return
 	}
 	if k := d.t.keyIndex.Load(); k != 0 && head-(k-1) <= maxKeyBurst &&
@@ -231,7 +474,7 @@ func (d *downTrack) initCursor(head uint64) {
 }
 
 func (d *downTrack) beginWait(reason string) {
-	if d.t.kind != webrtc.RTPCodecTypeVideo {
+	if d.kind != webrtc.RTPCodecTypeVideo {
 		return
 	}
 	d.waitKey = true
@@ -239,11 +482,14 @@ func (d *downTrack) beginWait(reason string) {
 	d.t.requestKeyframe(reason)
 }
 
-// send copies the cached packet ext out of its slot and writes it to the
-// viewer with the viewer's SSRC and payload type. With keyOnly it sends
-// only the first packet of a keyframe. It reports the payload size.
-func (d *downTrack) send(w webrtc.TrackLocalWriter, ssrc uint32, pt uint8, ext uint64, keyOnly bool) (int, bool) {
-	s := &d.t.slots[ext&d.t.mask]
+// send copies the cached packet ext of seg's layer out of its slot and
+// writes it to the viewer with the viewer's SSRC and payload type, mapped
+// by seg. With keyOnly it sends only the first packet of a keyframe; a
+// resend (a NACK's answer) leaves the track's position alone. It reports
+// the payload size.
+func (d *downTrack) send(w webrtc.TrackLocalWriter, ssrc uint32, pt uint8, seg *segment, ext uint64, keyOnly, resend bool) (int, bool) {
+	t := seg.t
+	s := &t.slots[ext&t.mask]
 	s.mu.RLock()
 	if s.ext != ext || (keyOnly && !s.key) {
 		s.mu.RUnlock()
@@ -253,13 +499,21 @@ func (d *downTrack) send(w webrtc.TrackLocalWriter, ssrc uint32, pt uint8, ext u
 	h := &d.hdr
 	h.Version = 2
 	h.Marker = s.marker
-	h.Timestamp = s.ts
-	h.SequenceNumber = uint16(ext)
+	h.Timestamp = s.ts + seg.tsOff
+	out := ext + seg.off
+	h.SequenceNumber = uint16(out)
+	at := s.at
 	s.mu.RUnlock()
 	h.PayloadType = pt
 	h.SSRC = ssrc
 	if _, err := w.WriteRTP(h, d.buf[:n]); err != nil {
 		return 0, false
+	}
+	if !resend {
+		if !d.sentAny || out > d.lastOut {
+			d.lastOut, d.lastOutTS, d.lastAt, d.sentAny = out, h.Timestamp, at, true
+		}
+		d.boundary = h.Marker
 	}
 	return n, true
 }

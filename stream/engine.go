@@ -9,6 +9,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v3"
 )
 
@@ -58,6 +59,10 @@ func codecs() []webrtc.RTPCodecParameters {
 	return out
 }
 
+// sdpRepairedRidURI names the header extension that carries the rid a
+// retransmission stream repairs (RFC 8852).
+const sdpRepairedRidURI = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
+
 // kindOf returns the media kind of a codec mime type.
 func kindOf(mime string) webrtc.RTPCodecType {
 	if strings.HasPrefix(strings.ToLower(mime), "audio/") {
@@ -102,6 +107,12 @@ func newEngines(mux ice.UDPMux, publicIP string, loopback bool, to iceTimeouts) 
 		}
 		reg := &interceptor.Registry{}
 		if pub {
+			// Simulcast layers are told apart by these (RFC 8852).
+			for _, uri := range []string{sdp.SDESMidURI, sdp.SDESRTPStreamIDURI, sdpRepairedRidURI} {
+				if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: uri}, webrtc.RTPCodecTypeVideo); err != nil {
+					return nil, fmt.Errorf("register header extension %s: %w", uri, err)
+				}
+			}
 			gen, err := nack.NewGeneratorInterceptor()
 			if err != nil {
 				return nil, err

@@ -56,6 +56,8 @@ func RoutesWith[T any](mux api.Router, s *Service, show func(context.Context, Vi
 	mux.HandleFunc("DELETE /api/streams/{id}/whep/{session}", s.handleWHEPDelete)
 	mux.HandleFunc("PATCH /api/streams/{id}/whep/{session}", s.handleWHEPPatch)
 	mux.HandleFunc("OPTIONS /api/streams/{id}/whep/{session}", s.handleResourceOptions)
+	mux.HandleFunc("POST /api/streams/{id}/whep/{session}/layer", s.handleWHEPLayer)
+	mux.HandleFunc("OPTIONS /api/streams/{id}/whep/{session}/layer", s.handleLayerOptions)
 
 	// Between nodes: an edge relays a stream from its origin (node.go).
 	mux.HandleFunc("POST /api/streams/{id}/relay", s.handleRelay)
@@ -341,6 +343,16 @@ func (s *Service) handleResourceOptions(w http.ResponseWriter, _ *http.Request) 
 	h := w.Header()
 	h.Set("Allow", "OPTIONS, PATCH, DELETE")
 	h.Set("Accept-Patch", SDPFragType)
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleLayerOptions answers OPTIONS on a WHEP session's layer resource,
+// CORS preflights included.
+func (s *Service) handleLayerOptions(w http.ResponseWriter, _ *http.Request) {
+	h := w.Header()
+	h.Set("Allow", "OPTIONS, POST")
+	h.Set("Accept-Post", "application/json")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
 }

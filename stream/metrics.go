@@ -18,6 +18,7 @@ type metrics struct {
 	lostViewer       prometheus.Counter
 	keyframeRequests *prometheus.CounterVec
 	keyframesServed  prometheus.Counter
+	layerSwitches    *prometheus.CounterVec
 	pending          prometheus.Gauge
 	refused          *prometheus.CounterVec
 	evicted          prometheus.Counter
@@ -56,6 +57,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		keyframesServed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "livecart_stream_keyframes_served_total", Help: "Joining viewers started on a cached keyframe instead of a new request.",
 		}),
+		layerSwitches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "livecart_stream_layer_switches_total", Help: "Simulcast layer switches made for viewers, by direction (up, down).",
+		}, []string{"direction"}),
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "livecart_stream_pending_sessions",
 			Help: "WHIP and WHEP sessions answered on this node whose peer has not connected yet.",
@@ -84,7 +88,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.publishers, m.viewers, m.forwarded, m.bytes, m.retransmits, lost, m.keyframeRequests, m.keyframesServed, m.pending, m.refused, m.evicted, m.upstreams, m.edges, m.upstreamFailures} {
+	for _, c := range []prometheus.Collector{m.publishers, m.viewers, m.forwarded, m.bytes, m.retransmits, lost, m.keyframeRequests, m.keyframesServed, m.layerSwitches, m.pending, m.refused, m.evicted, m.upstreams, m.edges, m.upstreamFailures} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

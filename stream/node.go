@@ -33,7 +33,7 @@ func (s *Service) handleRelay(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	v, answer, err := s.join(r.Context(), id, "", node, offer)
+	v, answer, err := s.join(r.Context(), id, "", node, offer, layerHigh)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -239,11 +239,12 @@ func framePayloads(mime string, key bool, tag byte) [][]byte {
 
 // rxPacket is what a viewer saw of one packet.
 type rxPacket struct {
-	ssrc uint32
-	seq  uint16
-	ts   uint32
-	key  bool
-	tag  byte
+	ssrc   uint32
+	seq    uint16
+	ts     uint32
+	key    bool
+	marker bool
+	tag    byte
 }
 
 // testViewer plays a stream over WHEP and records what arrives.
@@ -263,6 +264,12 @@ type testViewer struct {
 }
 
 func startViewer(tb testing.TB, base, stream string) *testViewer {
+	tb.Helper()
+	return startViewerAt(tb, base+"/api/streams/"+stream+"/whep")
+}
+
+// startViewerAt plays the WHEP endpoint url (a query may ask for a layer).
+func startViewerAt(tb testing.TB, url string) *testViewer {
 	tb.Helper()
 	pc, err := clientAPI(tb, nil).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
@@ -285,7 +292,7 @@ func startViewer(tb testing.TB, base, stream string) *testViewer {
 			if err != nil {
 				return
 			}
-			rx := rxPacket{ssrc: pk.SSRC, seq: pk.SequenceNumber, ts: pk.Timestamp}
+			rx := rxPacket{ssrc: pk.SSRC, seq: pk.SequenceNumber, ts: pk.Timestamp, marker: pk.Marker}
 			if len(pk.Payload) > 0 {
 				rx.tag = pk.Payload[len(pk.Payload)-1]
 			}
@@ -304,7 +311,7 @@ func startViewer(tb testing.TB, base, stream string) *testViewer {
 		}
 	})
 	v.joined = time.Now()
-	v.location = negotiate(tb, pc, base+"/api/streams/"+stream+"/whep", "")
+	v.location = negotiate(tb, pc, url, "")
 	tb.Cleanup(v.close)
 	return v
 }

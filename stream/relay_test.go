@@ -69,7 +69,7 @@ func TestKeyframeOnJoin(t *testing.T) {
 	before := pub.plis.Load()
 	eventually(t, "the cached keyframe ages", func() bool {
 		rm := r.svc.room("shop")
-		t := rm.tracks[webrtc.RTPCodecTypeVideo]
+		t := (*rm.feeds[webrtc.RTPCodecTypeVideo].layers.Load())[0]
 		return t.keyIndex.Load() != 0 && r.svc.now().UnixNano()-t.keyAt.Load() > int64(maxKeyAge)
 	})
 	tv := startViewer(t, r.srv.URL, "shop")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v3"
@@ -21,7 +22,7 @@ type room struct {
 
 	mu      sync.Mutex
 	pub     *publisher
-	tracks  map[webrtc.RTPCodecType]*relayTrack
+	feeds   map[webrtc.RTPCodecType]*feed
 	viewers map[string]*viewer
 	// edges are the sessions of edge nodes relaying this stream from here.
 	edges map[string]*viewer
@@ -71,9 +72,10 @@ func sameCodec(a, b webrtc.RTPCodecParameters) bool {
 }
 
 // attach makes pub the stream's publisher, replacing the same host's
-// earlier session. It returns the session replaced and the viewers that
+// earlier session; layers is how many simulcast layers its video has (1
+// without simulcast). It returns the session replaced and the viewers that
 // must go because the new session's codec cannot continue their track.
-func (s *Service) attach(id string, pub *publisher, chosen map[webrtc.RTPCodecType]webrtc.RTPCodecParameters) (old *publisher, drop []*viewer, err error) {
+func (s *Service) attach(id string, pub *publisher, chosen map[webrtc.RTPCodecType]webrtc.RTPCodecParameters, layers int) (old *publisher, drop []*viewer, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
@@ -81,7 +83,7 @@ func (s *Service) attach(id string, pub *publisher, chosen map[webrtc.RTPCodecTy
 	}
 	r := s.rooms[id]
 	if r == nil {
-		r = &room{s: s, id: id, tracks: map[webrtc.RTPCodecType]*relayTrack{},
+		r = &room{s: s, id: id, feeds: map[webrtc.RTPCodecType]*feed{},
 			viewers: map[string]*viewer{}, edges: map[string]*viewer{}, idleSince: s.now()}
 		s.rooms[id] = r
 	}
@@ -102,28 +104,33 @@ func (s *Service) attach(id string, pub *publisher, chosen map[webrtc.RTPCodecTy
 	}
 	r.nextSession++
 	pub.room, pub.session = r, r.nextSession
-	pub.tracks = map[webrtc.RTPCodecType]*relayTrack{}
+	pub.tracks = map[webrtc.RTPCodecType][]*relayTrack{}
 	for kind, c := range chosen {
-		t := r.tracks[kind]
-		if t != nil && !sameCodec(t.codec, c) {
+		f := r.feeds[kind]
+		if f != nil && !sameCodec(f.codec, c) {
 			// Viewers cannot switch codec without renegotiating: let them
-			// go (their players reconnect) and start a fresh track.
+			// go (their players reconnect) and start a fresh feed.
 			for _, m := range []map[string]*viewer{r.viewers, r.edges} {
 				for vid, v := range m {
-					if v.uses(t) {
+					if v.uses(f) {
 						drop = append(drop, v)
 						delete(m, vid)
 					}
 				}
 			}
-			t = nil
+			f = nil
 		}
-		if t == nil {
-			t = newRelayTrack(c, s.m, s.now, s.cfg.KeyframeInterval)
-			r.tracks[kind] = t
+		if f == nil {
+			f = newFeed(c)
+			r.feeds[kind] = f
 		}
-		t.setSession(pub.session)
-		pub.tracks[kind] = t
+		n := 1
+		if kind == webrtc.RTPCodecTypeVideo {
+			n = layers
+		}
+		pub.tracks[kind] = f.begin(pub.session, n, func(ranks *atomic.Uint64) *relayTrack {
+			return newRelayTrack(c, s.m, s.now, s.cfg.KeyframeInterval, ranks)
+		})
 	}
 	if pub.upstream != "" {
 		s.m.upstreams.Inc()

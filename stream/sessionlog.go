@@ -23,10 +23,6 @@ import (
 // node's session pulling a stream from its origin node) and "relay" (the
 // origin's session feeding an edge node).
 
-// sessionLayers is the number of layers a session carries: simulcast is
-// not negotiated yet.
-const sessionLayers = 1
-
 // sessionInfo is what the two lines of a session say of it.
 type sessionInfo struct {
 	role, stream, session string
@@ -34,6 +30,11 @@ type sessionInfo struct {
 	// node (upstream, relay).
 	remote string
 	codecs []webrtc.RTPCodecParameters
+	// layers is how many video layers the session carries (0 counts as
+	// 1); layer is the layer a viewer asked for (auto, high, medium,
+	// low), "" for a publisher.
+	layers int
+	layer  string
 }
 
 func (i sessionInfo) attrs() []any {
@@ -42,8 +43,12 @@ func (i sessionInfo) attrs() []any {
 		names = append(names, c.MimeType)
 	}
 	slices.Sort(names)
-	return []any{"stream", i.stream, "session", i.session, "role", i.role,
-		"codec", strings.Join(names, ","), "layers", sessionLayers, "remote", i.remote}
+	out := []any{"stream", i.stream, "session", i.session, "role", i.role,
+		"codec", strings.Join(names, ","), "layers", max(i.layers, 1), "remote", i.remote}
+	if i.layer != "" {
+		out = append(out, "layer", i.layer)
+	}
+	return out
 }
 
 // logStart logs that a session's peer connected, after setup since its

@@ -29,7 +29,8 @@ type slot struct {
 	ext     uint64 // outbound extended sequence number; 0 when empty
 	ts      uint32
 	marker  bool
-	key     bool // first packet of a keyframe
+	key     bool  // first packet of a keyframe
+	at      int64 // arrival (Unix ns)
 	n       int
 	payload [maxPayload]byte
 }
@@ -65,6 +66,15 @@ type relayTrack struct {
 	highest  atomic.Uint64 // highest ext cached
 	keyIndex atomic.Uint64 // arrival index + 1 of the latest keyframe start
 	keyAt    atomic.Int64  // when it arrived (Unix ns)
+	lastAt   atomic.Int64  // when the latest packet arrived (Unix ns)
+
+	// pixels is the picture size (width × height) the latest keyframe
+	// announced, 0 while unknown; rate is the bitrate over the last
+	// rateWindow (bits/s). They rank a simulcast feed's layers; a change
+	// of pixels bumps *ranks.
+	pixels atomic.Int64
+	rate   atomic.Int64
+	ranks  *atomic.Uint64
 
 	downs   atomic.Pointer[[]*downTrack] // copy on write, under downsMu
 	downsMu sync.Mutex
@@ -75,13 +85,18 @@ type relayTrack struct {
 	lastKeyTS uint32
 	haveKey   bool
 	gotKey    bool // a keyframe arrived in this session
+	winStart  int64
+	winBytes  int64
 
 	src         atomic.Pointer[source]
 	lastPLI     atomic.Int64
 	pliInterval time.Duration
 }
 
-func newRelayTrack(codec webrtc.RTPCodecParameters, m *metrics, now func() time.Time, pliInterval time.Duration) *relayTrack {
+// rateWindow is the window over which a track's bitrate is measured.
+const rateWindow = time.Second
+
+func newRelayTrack(codec webrtc.RTPCodecParameters, m *metrics, now func() time.Time, pliInterval time.Duration, ranks *atomic.Uint64) *relayTrack {
 	kind := kindOf(codec.MimeType)
 	n := audioSlots
 	if kind == webrtc.RTPCodecTypeVideo {
@@ -90,7 +105,7 @@ func newRelayTrack(codec webrtc.RTPCodecParameters, m *metrics, now func() time.
 	t := &relayTrack{
 		kind: kind, codec: codec, ck: codecKindOf(codec.MimeType), m: m, now: now,
 		slots: make([]slot, n), order: make([]atomic.Uint64, n), mask: uint64(n - 1),
-		rw: newRewriter(codec.ClockRate, kind == webrtc.RTPCodecTypeVideo), pliInterval: pliInterval,
+		rw: newRewriter(codec.ClockRate, kind == webrtc.RTPCodecTypeVideo), pliInterval: pliInterval, ranks: ranks,
 	}
 	t.downs.Store(&[]*downTrack{})
 	// Allow a request at once.
@@ -106,8 +121,13 @@ func (t *relayTrack) setSession(session uint64) {
 	t.rw.newSession()
 	t.haveKey = false
 	t.gotKey = false
+	t.winStart, t.winBytes = 0, 0
 	t.ingestMu.Unlock()
 	t.src.Store(nil)
+	t.rate.Store(0)
+	if t.pixels.Swap(0) != 0 {
+		t.ranks.Add(1)
+	}
 }
 
 // setSource records where keyframe requests for session go.
@@ -143,8 +163,11 @@ func (t *relayTrack) ingest(session uint64, b []byte, now int64) (gotKey bool) {
 	key := false
 	if t.ck == codecOther {
 		t.gotKey = true
-	} else if isKeyframe(t.ck, payload) && (!t.haveKey || ts != t.lastKeyTS) {
-		key, t.haveKey, t.lastKeyTS, t.gotKey = true, true, ts, true
+	} else if isKeyframe(t.ck, payload) {
+		t.sized(payload)
+		if !t.haveKey || ts != t.lastKeyTS {
+			key, t.haveKey, t.lastKeyTS, t.gotKey = true, true, ts, true
+		}
 	}
 	s := &t.slots[ext&t.mask]
 	s.mu.Lock()
@@ -153,9 +176,10 @@ func (t *relayTrack) ingest(session uint64, b []byte, now int64) (gotKey bool) {
 		t.ingestMu.Unlock()
 		return t.gotKey
 	}
-	s.ext, s.ts, s.marker, s.key = ext, ts, h.marker, key
+	s.ext, s.ts, s.marker, s.key, s.at = ext, ts, h.marker, key, now
 	s.n = copy(s.payload[:], payload)
 	s.mu.Unlock()
+	t.measure(now, len(b))
 	idx := t.head.Load()
 	t.order[idx&t.mask].Store(ext)
 	if ext > t.highest.Load() {
@@ -165,6 +189,7 @@ func (t *relayTrack) ingest(session uint64, b []byte, now int64) (gotKey bool) {
 		t.keyIndex.Store(idx + 1)
 		t.keyAt.Store(now)
 	}
+	t.lastAt.Store(now)
 	t.head.Store(idx + 1)
 	gotKey = t.gotKey
 	t.ingestMu.Unlock()
@@ -176,6 +201,31 @@ func (t *relayTrack) ingest(session uint64, b []byte, now int64) (gotKey bool) {
 		d.notify()
 	}
 	return gotKey
+}
+
+// sized records the picture size a keyframe announces; a new size may
+// change the order of the feed's layers. t.ingestMu is held.
+func (t *relayTrack) sized(payload []byte) {
+	w, h, ok := frameSize(t.ck, payload)
+	if !ok {
+		return
+	}
+	if px := int64(w) * int64(h); t.pixels.Swap(px) != px {
+		t.ranks.Add(1)
+	}
+}
+
+// measure adds a packet of n bytes to the bitrate window. t.ingestMu is
+// held.
+func (t *relayTrack) measure(now int64, n int) {
+	if t.winStart == 0 {
+		t.winStart = now
+	}
+	t.winBytes += int64(n)
+	if d := now - t.winStart; d >= int64(rateWindow) {
+		t.rate.Store(t.winBytes * 8 * int64(time.Second) / d)
+		t.winStart, t.winBytes = now, 0
+	}
 }
 
 // extOf turns a 16-bit sequence number a viewer NACKs into the cache's

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"encoding/binary"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -111,7 +112,7 @@ func TestKeyframeRateLimit(t *testing.T) {
 	now := time.Unix(1000, 0)
 	clock := func() time.Time { return now }
 	m, _ := newMetrics(nil)
-	tr := newRelayTrack(vp8Codec, m, clock, 500*time.Millisecond)
+	tr := newRelayTrack(vp8Codec, m, clock, 500*time.Millisecond, new(atomic.Uint64))
 	sent := 0
 	tr.src.Store(&source{ssrc: 1, write: func(p []rtcp.Packet) error {
 		if pli, ok := p[0].(*rtcp.PictureLossIndication); !ok || pli.MediaSSRC != 1 {
@@ -137,7 +138,7 @@ func TestKeyframeRateLimit(t *testing.T) {
 	if sent != 3 {
 		t.Fatalf("forced PLI: got %d sent, want 3", sent)
 	}
-	audio := newRelayTrack(opusCodec, m, clock, 0)
+	audio := newRelayTrack(opusCodec, m, clock, 0, new(atomic.Uint64))
 	audio.src.Store(tr.src.Load())
 	if audio.requestKeyframe("join") {
 		t.Errorf("a keyframe request on an audio track")
@@ -148,10 +149,9 @@ func TestKeyframeRateLimit(t *testing.T) {
 // cache, with the viewer's SSRC and payload type.
 func TestSharedCacheNack(t *testing.T) {
 	m, _ := newMetrics(nil)
-	tr := newRelayTrack(vp8Codec, m, time.Now, time.Second)
-	tr.setSession(1)
+	f, tr := testFeed(vp8Codec, m, time.Now, time.Second)
 	w := &captureWriter{}
-	d := newDownTrack(tr, vp8Codec, "s", m)
+	d := newDownTrack(f, tr, layerAuto, vp8Codec, "s", m)
 	d.w, d.ssrc, d.pt = w, 77, 100
 	d.started.Store(true)
 	for i := 0; i < 10; i++ {
@@ -183,6 +183,13 @@ func TestMatchViewerCodec(t *testing.T) {
 	if _, ok := matchViewerCodec(vp8Codec, have); ok {
 		t.Errorf("VP8 matched an H264-only viewer")
 	}
+}
+
+// testFeed returns a feed of one layer in session 1, and its track.
+func testFeed(c webrtc.RTPCodecParameters, m *metrics, now func() time.Time, pli time.Duration) (*feed, *relayTrack) {
+	f := newFeed(c)
+	ts := f.begin(1, 1, func(ranks *atomic.Uint64) *relayTrack { return newRelayTrack(c, m, now, pli, ranks) })
+	return f, ts[0]
 }
 
 // captureWriter is a webrtc.TrackLocalWriter that records what it is given.

@@ -259,7 +259,7 @@ func (s *Service) openUpstream(ctx context.Context, stream, origin string) (*pub
 	// Attached before the answer is applied, so that the track handlers
 	// find their relay tracks; they see them under pub.mu.
 	pub.mu.Lock()
-	old, drop, err := s.attach(stream, pub, chosen)
+	old, drop, err := s.attach(stream, pub, chosen, 1)
 	pub.mu.Unlock()
 	if err != nil {
 		pub.close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,14 +52,24 @@ type viewer struct {
 	once      sync.Once
 }
 
-// uses reports whether v receives t.
-func (v *viewer) uses(t *relayTrack) bool {
+// uses reports whether v receives f.
+func (v *viewer) uses(f *feed) bool {
 	for _, d := range v.downs {
-		if d.t == t {
+		if d.f == f {
 			return true
 		}
 	}
 	return false
+}
+
+// video is v's video track, nil when it receives none.
+func (v *viewer) video() *downTrack {
+	for _, d := range v.downs {
+		if d.kind == webrtc.RTPCodecTypeVideo {
+			return d
+		}
+	}
+	return nil
 }
 
 // goFunc runs f on a goroutine that close waits for.
@@ -88,7 +99,6 @@ func (v *viewer) close() {
 			timer.Stop()
 		}
 		for _, d := range v.downs {
-			d.t.removeDown(d)
 			d.close()
 		}
 		_ = v.pc.Close()
@@ -118,6 +128,10 @@ func (v *viewer) info() sessionInfo {
 	}
 	for _, d := range v.downs {
 		i.codecs = append(i.codecs, d.want)
+		if d.kind == webrtc.RTPCodecTypeVideo {
+			i.layers = len(*d.f.layers.Load())
+			i.layer = layerMode(d.mode.Load()).String()
+		}
 	}
 	return i
 }
@@ -155,12 +169,17 @@ func (s *Service) handleWHEP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	mode, err := parseLayer(r.URL.Query().Get("layer"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	offer, err := watchOffer(w, r, st)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	v, answer, err := s.watchHere(r.Context(), st, api.ClientOf(r), offer)
+	v, answer, err := s.watchHere(r.Context(), st, api.ClientOf(r), offer, mode)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -169,9 +188,11 @@ func (s *Service) handleWHEP(w http.ResponseWriter, r *http.Request) {
 	if p != nil {
 		user = p.Sub
 	}
+	location := "/api/streams/" + id + "/whep/" + v.id
 	w.Header().Set("ETag", v.ice.ETag())
 	w.Header().Set("Accept-Patch", SDPFragType)
-	s.writeSDP(w, "/api/streams/"+id+"/whep/"+v.id, answer, user)
+	w.Header().Add("Link", "<"+location+"/layer>; rel=\""+LayerRel+"\"")
+	s.writeSDP(w, location, answer, user)
 }
 
 // whepSession returns the WHEP session id of stream, or nil.
@@ -201,13 +222,13 @@ func (s *Service) handleWHEPPatch(w http.ResponseWriter, r *http.Request) {
 // watch negotiates a WHEP offer from client against the stream's tracks
 // on this node, within client's bound of pending sessions. On error
 // nothing is left allocated.
-func (s *Service) watch(ctx context.Context, id, client, offer string) (*viewer, string, error) {
-	return s.join(ctx, id, client, "", offer)
+func (s *Service) watch(ctx context.Context, id, client, offer string, mode layerMode) (*viewer, string, error) {
+	return s.join(ctx, id, client, "", offer, mode)
 }
 
 // watchHere is watch on this node, which relays st from its origin
 // first when st is live on another node (this node is then an edge).
-func (s *Service) watchHere(ctx context.Context, st Stream, client, offer string) (*viewer, string, error) {
+func (s *Service) watchHere(ctx context.Context, st Stream, client, offer string, mode layerMode) (*viewer, string, error) {
 	for attempt := 0; ; attempt++ {
 		edge := st.Status == Live && st.Origin != "" && st.Origin != s.cfg.NodeID && !s.relaysFrom(st.ID, st.Origin)
 		if edge {
@@ -215,7 +236,7 @@ func (s *Service) watchHere(ctx context.Context, st Stream, client, offer string
 				return nil, "", err
 			}
 		}
-		v, answer, err := s.watch(ctx, st.ID, client, offer)
+		v, answer, err := s.watch(ctx, st.ID, client, offer, mode)
 		// The edge may have let go of an idle stream just then: once more.
 		if err == nil || !edge || attempt > 0 || !errors.Is(err, ErrOffline) {
 			return v, answer, err
@@ -223,15 +244,16 @@ func (s *Service) watchHere(ctx context.Context, st Stream, client, offer string
 	}
 }
 
-// join negotiates an offer against the stream's tracks on this node: a
+// join negotiates an offer against the stream's feeds on this node: a
 // viewer's (node "", within client's bound of pending sessions) or an edge
-// node's (outside the bound, not counted as a viewer). On error nothing is
-// left allocated.
-func (s *Service) join(ctx context.Context, id, client, node, offer string) (*viewer, string, error) {
+// node's (outside the bound, not counted as a viewer, and given the top
+// layer). mode is the layer the viewer asks for. On error nothing is left
+// allocated.
+func (s *Service) join(ctx context.Context, id, client, node, offer string, mode layerMode) (*viewer, string, error) {
 	if s.isClosing() {
 		return nil, "", errShutdown
 	}
-	if err := checkOffer(offer); err != nil {
+	if _, err := checkOffer(offer, false); err != nil {
 		return nil, "", err
 	}
 	r := s.room(id)
@@ -239,13 +261,13 @@ func (s *Service) join(ctx context.Context, id, client, node, offer string) (*vi
 		return nil, "", ErrOffline
 	}
 	r.mu.Lock()
-	tracks := make(map[webrtc.RTPCodecType]*relayTrack, len(r.tracks))
-	for k, t := range r.tracks {
-		tracks[k] = t
+	feeds := make(map[webrtc.RTPCodecType]*feed, len(r.feeds))
+	for k, f := range r.feeds {
+		feeds[k] = f
 	}
 	closed := r.closed
 	r.mu.Unlock()
-	if closed || len(tracks) == 0 {
+	if closed || len(feeds) == 0 {
 		return nil, "", ErrOffline
 	}
 
@@ -283,7 +305,10 @@ func (s *Service) join(ctx context.Context, id, client, node, offer string) (*vi
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return fail(api.Errorf(api.BadRequest, "the SDP offer was refused: %v", err))
 	}
-	if err := v.addTracks(tracks); err != nil {
+	if node != "" {
+		mode = layerHigh
+	}
+	if err := v.addTracks(feeds, mode); err != nil {
 		return fail(err)
 	}
 	v.lost = make([]atomic.Uint32, len(v.downs))
@@ -311,7 +336,7 @@ func (s *Service) join(ctx context.Context, id, client, node, offer string) (*vi
 		return fail(ErrOffline)
 	}
 	for _, d := range v.downs {
-		d.t.addDown(d)
+		d.listen(d.t)
 	}
 	v.opened.Store(true)
 	return v, answer, nil
@@ -320,20 +345,25 @@ func (s *Service) join(ctx context.Context, id, client, node, offer string) (*vi
 // addTracks attaches a downTrack to every section of the viewer's offer
 // whose kind the stream has, limited to the publisher's codec. A section
 // without that codec makes the offer unusable: the player would stay black
-// (or silent).
-func (v *viewer) addTracks(tracks map[webrtc.RTPCodecType]*relayTrack) error {
+// (or silent). Video starts on the layer mode picks; automatic starts on
+// the lowest.
+func (v *viewer) addTracks(feeds map[webrtc.RTPCodecType]*feed, mode layerMode) error {
 	used := map[webrtc.RTPCodecType]bool{}
 	for _, tr := range v.pc.GetTransceivers() {
 		kind := tr.Kind()
-		t := tracks[kind]
-		if t == nil || used[kind] || tr.Sender() != nil {
+		f := feeds[kind]
+		if f == nil || used[kind] || tr.Sender() != nil {
 			continue
 		}
-		match, ok := matchViewerCodec(t.codec, tr.Receiver().GetParameters().Codecs)
-		if !ok {
-			return api.Errorf(api.BadRequest, "the offer cannot receive this stream's %s codec %s", kind, t.codec.MimeType)
+		ls := f.ranked()
+		if len(ls) == 0 {
+			continue
 		}
-		d := newDownTrack(t, match, "livecart-"+v.room.id, v.s.m)
+		match, ok := matchViewerCodec(f.codec, tr.Receiver().GetParameters().Codecs)
+		if !ok {
+			return api.Errorf(api.BadRequest, "the offer cannot receive this stream's %s codec %s", kind, f.codec.MimeType)
+		}
+		d := newDownTrack(f, ls[mode.rankOf(len(ls), 0)], mode, match, "livecart-"+v.room.id, v.s.m)
 		if _, err := v.pc.AddTrack(d); err != nil {
 			return api.Errorf(api.BadRequest, "the offer cannot receive %s: %v", kind, err)
 		}
@@ -352,7 +382,8 @@ func (v *viewer) addTracks(tracks map[webrtc.RTPCodecType]*relayTrack) error {
 
 // readRTCP answers the viewer's feedback on downs[i]: NACKs from the
 // shared cache, keyframe requests passed on to the publisher
-// (rate-limited); it keeps the loss the viewer reports.
+// (rate-limited); it keeps the loss the viewer reports, and for video it
+// chooses the viewer's layer from its reports and bandwidth estimates.
 func (v *viewer) readRTCP(i int, d *downTrack, sender *webrtc.RTPSender) {
 	if sender == nil {
 		return
@@ -360,6 +391,10 @@ func (v *viewer) readRTCP(i int, d *downTrack, sender *webrtc.RTPSender) {
 	var ssrc uint32
 	if enc := sender.GetParameters().Encodings; len(enc) > 0 {
 		ssrc = uint32(enc[0].SSRC)
+	}
+	var ctl *control
+	if d.kind == webrtc.RTPCodecTypeVideo {
+		ctl = newControl()
 	}
 	for {
 		pkts, _, err := sender.ReadRTCP()
@@ -371,9 +406,17 @@ func (v *viewer) readRTCP(i int, d *downTrack, sender *webrtc.RTPSender) {
 			switch p := p.(type) {
 			case *rtcp.ReceiverReport:
 				for _, rep := range p.Reports {
-					if rep.SSRC == ssrc {
-						v.lost[i].Store(rep.TotalLost)
+					if rep.SSRC != ssrc {
+						continue
 					}
+					v.lost[i].Store(rep.TotalLost)
+					if ctl != nil {
+						d.setAuto(ctl.report(v.s.now(), rep.FractionLost, d.f.rates()))
+					}
+				}
+			case *rtcp.ReceiverEstimatedMaximumBitrate:
+				if ctl != nil && slices.Contains(p.SSRCs, ssrc) {
+					d.setAuto(ctl.estimate(v.s.now(), float64(p.Bitrate), d.f.rates()))
 				}
 			case *rtcp.TransportLayerNack:
 				n := 0
@@ -385,7 +428,7 @@ func (v *viewer) readRTCP(i int, d *downTrack, sender *webrtc.RTPSender) {
 					}
 				}
 				if v.s.debugOn() {
-					v.s.log.Debug("stream: NACK", "stream", v.room.id, "session", v.id, "kind", d.t.kind.String(), "packets", n)
+					v.s.log.Debug("stream: NACK", "stream", v.room.id, "session", v.id, "kind", d.kind.String(), "packets", n)
 				}
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				reason := "viewer"
@@ -395,13 +438,58 @@ func (v *viewer) readRTCP(i int, d *downTrack, sender *webrtc.RTPSender) {
 				if v.s.debugOn() {
 					v.s.log.Debug("stream: keyframe request", "stream", v.room.id, "session", v.id, "from", reason)
 				}
-				d.t.requestKeyframe(reason)
+				d.requestKeyframe(reason)
 			}
 		}
 		if nacked {
 			d.notify()
 		}
 	}
+}
+
+// LayerRel is the link relation of a WHEP session's layer resource, as the
+// WHEP draft names it.
+const LayerRel = "urn:ietf:params:whep:ext:core:layer"
+
+// layerRequest is the body of a POST to a WHEP session's layer resource.
+type layerRequest struct {
+	Layer string `json:"layer"`
+}
+
+// layerState is what the layer resource answers: the layer asked for and
+// how many the stream has now.
+type layerState struct {
+	Layer  string `json:"layer"`
+	Layers int    `json:"layers"`
+}
+
+// handleWHEPLayer is POST on a WHEP session's layer resource: the viewer
+// asks for a layer (auto, high, medium, low), played from the next
+// keyframe of it on, on the same track. As for its DELETE, holding the
+// session's URL is the right to it.
+func (s *Service) handleWHEPLayer(w http.ResponseWriter, r *http.Request) {
+	var req layerRequest
+	if err := api.DecodeJSON(w, r, 1<<10, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	mode, err := parseLayer(req.Layer)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := s.whepSession(r.PathValue("id"), r.PathValue("session"))
+	if v == nil {
+		s.fail(w, r, api.New(api.NotFound, "no such WHEP session"))
+		return
+	}
+	d := v.video()
+	if d == nil {
+		s.fail(w, r, api.New(api.Conflict, "this session receives no video"))
+		return
+	}
+	d.setMode(mode)
+	api.WriteJSON(w, http.StatusOK, layerState{Layer: mode.String(), Layers: len(*d.f.layers.Load())})
 }
 
 // handleWHEPDelete is DELETE on a WHEP resource: holding its URL is the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,7 +26,11 @@ type publisher struct {
 	pc      *webrtc.PeerConnection
 	room    *room  // set by attach
 	session uint64 // set by attach
-	tracks  map[webrtc.RTPCodecType]*relayTrack
+	// tracks are the relay tracks it feeds, by kind and layer slot;
+	// rids are its video's simulcast rids by slot (none without
+	// simulcast).
+	tracks map[webrtc.RTPCodecType][]*relayTrack
+	rids   []string
 
 	// upstream is the origin node of an upstream session, "" for WHIP;
 	// leave, when set, tells the origin the session is over.
@@ -50,22 +55,38 @@ type publisher struct {
 
 	mu      sync.Mutex
 	closed  bool
-	claimed map[webrtc.RTPCodecType]bool
+	claimed map[layerKey]bool
 	wg      sync.WaitGroup
 	once    sync.Once
 }
 
-// track claims kind for a goroutine of pub; false when pub is closed or
-// already reads a track of that kind.
-func (p *publisher) track(kind webrtc.RTPCodecType) bool {
+// layerKey names one layer of one kind.
+type layerKey struct {
+	kind webrtc.RTPCodecType
+	rid  string
+}
+
+// track claims the layer rid of kind for a goroutine of pub and returns
+// its relay track; nil when pub is closed, already reads that layer, or
+// has no such layer.
+func (p *publisher) track(kind webrtc.RTPCodecType, rid string) *relayTrack {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed || p.claimed[kind] || p.tracks[kind] == nil {
-		return false
+	slot := 0
+	if kind == webrtc.RTPCodecTypeVideo && len(p.rids) > 0 {
+		if slot = slices.Index(p.rids, rid); slot < 0 {
+			return nil
+		}
+	} else if rid != "" {
+		return nil
 	}
-	p.claimed[kind] = true
+	k := layerKey{kind, rid}
+	if p.closed || p.claimed[k] || slot >= len(p.tracks[kind]) {
+		return nil
+	}
+	p.claimed[k] = true
 	p.wg.Add(1)
-	return true
+	return p.tracks[kind][slot]
 }
 
 // close closes the connection and waits for its goroutines. It must not
@@ -104,7 +125,7 @@ func (p *publisher) close() {
 func (s *Service) newPublisher(pc *webrtc.PeerConnection, sub, upstream string, unpend func()) *publisher {
 	return &publisher{s: s, id: randomID(16), sub: sub, pc: pc, upstream: upstream, unpend: unpend,
 		ice: newICESession(), created: s.now(),
-		claimed: map[webrtc.RTPCodecType]bool{}, up: make(chan struct{}), done: make(chan struct{})}
+		claimed: map[layerKey]bool{}, up: make(chan struct{}), done: make(chan struct{})}
 }
 
 // info describes pub for its log lines.
@@ -118,8 +139,11 @@ func (p *publisher) info() sessionInfo {
 	if p.room != nil {
 		i.stream = p.room.id
 	}
-	for _, t := range p.tracks {
-		i.codecs = append(i.codecs, t.codec)
+	for kind, ts := range p.tracks {
+		i.codecs = append(i.codecs, ts[0].codec)
+		if kind == webrtc.RTPCodecTypeVideo {
+			i.layers = len(ts)
+		}
 	}
 	return i
 }
@@ -205,7 +229,8 @@ func (s *Service) publish(ctx context.Context, st Stream, sub, client, offer str
 	if s.isClosing() {
 		return nil, "", errShutdown
 	}
-	if err := checkOffer(offer); err != nil {
+	layers, err := checkOffer(offer, true)
+	if err != nil {
 		return nil, "", err
 	}
 	if r := s.room(st.ID); r != nil {
@@ -227,9 +252,12 @@ func (s *Service) publish(ctx context.Context, st Stream, sub, client, offer str
 	}
 	pub := s.newPublisher(pc, sub, "", release)
 	pub.remote = client
+	for _, l := range layers {
+		pub.rids = append(pub.rids, l.id)
+	}
 	slot.setEvict(pub.close)
 	pub.start()
-	answer, chosen, err := s.answerPublisher(ctx, pc, offer)
+	answer, chosen, err := s.answerPublisher(ctx, pc, offer, layers)
 	if err != nil {
 		pub.close()
 		return nil, "", err
@@ -237,7 +265,7 @@ func (s *Service) publish(ctx context.Context, st Stream, sub, client, offer str
 	// The handlers are on already; they see room, session and tracks
 	// under pub.mu.
 	pub.mu.Lock()
-	old, drop, err := s.attach(st.ID, pub, chosen)
+	old, drop, err := s.attach(st.ID, pub, chosen, max(1, len(layers)))
 	pub.mu.Unlock()
 	if err != nil {
 		pub.close()
@@ -264,12 +292,15 @@ func (s *Service) publish(ctx context.Context, st Stream, sub, client, offer str
 
 // answerPublisher applies the offer, picks the codecs and installs the
 // handlers; it returns the complete answer (all candidates gathered).
-func (s *Service) answerPublisher(ctx context.Context, pc *webrtc.PeerConnection, offer string) (string, map[webrtc.RTPCodecType]webrtc.RTPCodecParameters, error) {
+func (s *Service) answerPublisher(ctx context.Context, pc *webrtc.PeerConnection, offer string, layers []layerOffer) (string, map[webrtc.RTPCodecType]webrtc.RTPCodecParameters, error) {
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return "", nil, api.Errorf(api.BadRequest, "the SDP offer was refused: %v", err)
 	}
-	chosen, err := choosePublisherCodecs(pc)
+	chosen, err := choosePublisherCodecs(pc, len(layers) > 0)
 	if err != nil {
+		return "", nil, err
+	}
+	if err := checkLayerCodecs(layers, chosen[webrtc.RTPCodecTypeVideo]); err != nil {
 		return "", nil, err
 	}
 	answer, err := s.answer(ctx, pc)
@@ -298,12 +329,12 @@ func (s *Service) answer(ctx context.Context, pc *webrtc.PeerConnection) (string
 // start installs pub's handlers, before the offer is applied.
 func (p *publisher) start() {
 	p.pc.OnTrack(func(tr *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
-		kind := tr.Kind()
-		if !p.track(kind) {
+		t := p.track(tr.Kind(), tr.RID())
+		if t == nil {
 			return
 		}
 		defer p.wg.Done()
-		p.read(p.tracks[kind], tr, rcv)
+		p.read(t, tr, rcv)
 	})
 	p.pc.OnConnectionStateChange(func(cs webrtc.PeerConnectionState) {
 		switch cs {
@@ -362,7 +393,13 @@ func (p *publisher) read(t *relayTrack, tr *webrtc.TrackRemote, rcv *webrtc.RTPR
 	go func() {
 		defer p.wg.Done()
 		for {
-			if _, _, err := rcv.ReadRTCP(); err != nil {
+			var err error
+			if rid := tr.RID(); rid != "" {
+				_, _, err = rcv.ReadSimulcastRTCP(rid)
+			} else {
+				_, _, err = rcv.ReadRTCP()
+			}
+			if err != nil {
 				return
 			}
 		}

@@ -112,7 +112,13 @@ func isWHEP(r *http.Request) bool {
 		return false
 	}
 	parts := strings.Split(rest, "/")
-	return (len(parts) == 2 || len(parts) == 3) && parts[0] != "" && parts[1] == "whep"
+	switch {
+	case len(parts) < 2 || parts[0] == "" || parts[1] != "whep":
+		return false
+	case len(parts) == 4:
+		return parts[3] == "layer"
+	}
+	return len(parts) <= 3
 }
 
 // route is the metrics label of a request: the pattern the mux chose, or
