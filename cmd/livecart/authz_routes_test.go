@@ -82,6 +82,9 @@ var routeTable = map[string]access{
 	"DELETE /api/streams/{id}/whep/{session}":  everyone,
 	"PATCH /api/streams/{id}/whep/{session}":   everyone,
 	"OPTIONS /api/streams/{id}/whep/{session}": everyone,
+	// So does its layer resource: the viewer picks its layer.
+	"POST /api/streams/{id}/whep/{session}/layer":    everyone,
+	"OPTIONS /api/streams/{id}/whep/{session}/layer": everyone,
 
 	// An edge node relays a stream from its origin.
 	"POST /api/streams/{id}/relay":             nodesOnly,

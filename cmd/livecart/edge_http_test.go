@@ -263,7 +263,7 @@ func TestEdgeOrigins(t *testing.T) {
 		return e2eCall(t, "OPTIONS", ts.URL+path, "", nil, "Origin", origin,
 			"Access-Control-Request-Method", method, "Access-Control-Request-Headers", "authorization,content-type,idempotency-key")
 	}
-	for _, path := range []string{"/api/streams/x/whep", "/api/streams/x/whep/some-session"} {
+	for _, path := range []string{"/api/streams/x/whep", "/api/streams/x/whep/some-session", "/api/streams/x/whep/some-session/layer"} {
 		r := preflight("POST", path, evil)
 		if r.Status/100 != 2 || r.Header.Get("Access-Control-Allow-Origin") != evil {
 			t.Errorf("WHEP preflight %s from %s = %s, Access-Control-Allow-Origin %q; want 2xx and the origin", path, evil, r, r.Header.Get("Access-Control-Allow-Origin"))
