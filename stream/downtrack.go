@@ -51,6 +51,9 @@ type downTrack struct {
 	w    webrtc.TrackLocalWriter
 	ssrc uint32
 	pt   uint8
+	// abs is the id of the abs-send-time header extension when the
+	// viewer negotiated it (0: not), which its REMB is computed from.
+	abs uint8
 
 	wake    chan struct{}
 	done    chan struct{}
@@ -93,6 +96,7 @@ type downTrack struct {
 	waitKey   bool
 	waitFrom  int64
 	hdr       rtp.Header
+	absBuf    [3]byte // the abs-send-time extension's value
 	buf       [maxPayload]byte
 	nackBuf   [64]uint16
 
@@ -138,8 +142,14 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 			return webrtc.RTPCodecParameters{}, errNoCodec
 		}
 	}
+	abs := uint8(0)
+	for _, e := range ctx.HeaderExtensions() {
+		if e.URI == absSendTimeURI && d.kind == webrtc.RTPCodecTypeVideo {
+			abs = uint8(e.ID)
+		}
+	}
 	d.mu.Lock()
-	d.w, d.ssrc, d.pt = ctx.WriteStream(), uint32(ctx.SSRC()), uint8(c.PayloadType)
+	d.w, d.ssrc, d.pt, d.abs = ctx.WriteStream(), uint32(ctx.SSRC()), uint8(c.PayloadType), abs
 	d.mu.Unlock()
 	return c, nil
 }
@@ -261,10 +271,14 @@ func (d *downTrack) queueNack(seq uint16) {
 // allocate unless the viewer's layer choice changed.
 func (d *downTrack) drain() {
 	d.mu.Lock()
-	w, ssrc, pt := d.w, d.ssrc, d.pt
+	w, ssrc, pt, abs := d.w, d.ssrc, d.pt, d.abs
 	d.mu.Unlock()
 	if w == nil {
 		return
+	}
+	if abs != 0 && !d.hdr.Extension {
+		// Once: later packets update d.absBuf in place.
+		_ = d.hdr.SetExtension(abs, d.absBuf[:])
 	}
 	var c tally
 
@@ -430,6 +444,14 @@ func (d *downTrack) trySwitch() bool {
 	return true
 }
 
+// stampSendTime writes t as abs-send-time: seconds in 6.18 fixed point,
+// the low 24 bits.
+func stampSendTime(b *[3]byte, t time.Time) {
+	ns := uint64(t.UnixNano())
+	v := ns/uint64(time.Second)<<18 | ns%uint64(time.Second)<<18/uint64(time.Second)
+	b[0], b[1], b[2] = byte(v>>16), byte(v>>8), byte(v)
+}
+
 // higher reports whether layer a ranks above layer b.
 func higher(a, b *relayTrack) bool {
 	if pa, pb := a.pixels.Load(), b.pixels.Load(); pa != pb && pa != 0 && pb != 0 {
@@ -506,6 +528,9 @@ func (d *downTrack) send(w webrtc.TrackLocalWriter, ssrc uint32, pt uint8, seg *
 	s.mu.RUnlock()
 	h.PayloadType = pt
 	h.SSRC = ssrc
+	if h.Extension {
+		stampSendTime(&d.absBuf, time.Now())
+	}
 	if _, err := w.WriteRTP(h, d.buf[:n]); err != nil {
 		return 0, false
 	}

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,8 +33,20 @@ var h264Profiles = []string{
 	"f4001f", // high 4:4:4
 }
 
+// viewerFeedback is videoFeedback plus the receiver's bandwidth estimate
+// (REMB), which a viewer's layer choice reads.
+var viewerFeedback = append(slices.Clip(videoFeedback), webrtc.RTCPFeedback{Type: "goog-remb"})
+
+// absSendTimeURI names the header extension a receiver's bandwidth
+// estimate (REMB) is computed from.
+const absSendTimeURI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+
 // codecs lists the codecs the relay forwards, in its order of preference.
-func codecs() []webrtc.RTPCodecParameters {
+func codecs() []webrtc.RTPCodecParameters { return codecsWith(videoFeedback) }
+
+// codecsWith is codecs with fb as the video codecs' feedback.
+func codecsWith(fb []webrtc.RTCPFeedback) []webrtc.RTPCodecParameters {
+	videoFeedback := fb
 	var out []webrtc.RTPCodecParameters
 	add := func(pt webrtc.PayloadType, mime string, clock uint32, ch uint16, fmtp string, fb []webrtc.RTCPFeedback) {
 		out = append(out, webrtc.RTPCodecParameters{
@@ -100,7 +113,11 @@ func newEngines(mux ice.UDPMux, publicIP string, loopback bool, to iceTimeouts) 
 
 	build := func(pub bool) (*webrtc.API, error) {
 		m := &webrtc.MediaEngine{}
-		for _, c := range codecs() {
+		cs := codecs()
+		if !pub {
+			cs = codecsWith(viewerFeedback)
+		}
+		for _, c := range cs {
 			if err := m.RegisterCodec(c, kindOf(c.MimeType)); err != nil {
 				return nil, fmt.Errorf("register codec %s: %w", c.MimeType, err)
 			}
@@ -127,6 +144,11 @@ func newEngines(mux ice.UDPMux, publicIP string, loopback bool, to iceTimeouts) 
 				return nil, err
 			}
 		} else {
+			// Viewers' bandwidth estimates (REMB) are computed from the
+			// send times the relay stamps on video.
+			if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: absSendTimeURI}, webrtc.RTPCodecTypeVideo); err != nil {
+				return nil, fmt.Errorf("register header extension %s: %w", absSendTimeURI, err)
+			}
 			sr, err := report.NewSenderInterceptor()
 			if err != nil {
 				return nil, err

@@ -189,6 +189,9 @@ func newControl() *control { return &control{hold: holdMin} }
 // layers' bitrates, lowest first, and returns the rank to play.
 func (c *control) report(now time.Time, fractionLost uint8, rates []int64) int {
 	n := len(rates)
+	if n == 0 {
+		return 0
+	}
 	c.rank = min(c.rank, n-1)
 	if now.Sub(c.downAt) < settle {
 		return c.rank
@@ -210,8 +213,8 @@ func (c *control) report(now time.Time, fractionLost uint8, rates []int64) int {
 	if c.clean.IsZero() {
 		c.clean = now
 	}
-	if !c.upAt.IsZero() && now.Sub(c.upAt) >= climbProven {
-		c.hold = holdMin
+	if !c.upAt.IsZero() && c.downAt.Before(c.upAt) && now.Sub(c.upAt) >= climbProven {
+		c.hold = holdMin // the last climb held
 	}
 	if c.rank < n-1 && now.Sub(c.clean) >= c.hold && now.Sub(c.changed) >= c.hold && c.carries(now, rates[c.rank+1]) {
 		c.rank++
@@ -224,6 +227,9 @@ func (c *control) report(now time.Time, fractionLost uint8, rates []int64) int {
 // play: the current one, or lower when the estimate does not carry it.
 func (c *control) estimate(now time.Time, bps float64, rates []int64) int {
 	c.remb, c.rembAt = bps, now
+	if len(rates) == 0 {
+		return 0
+	}
 	c.rank = min(c.rank, len(rates)-1)
 	r := c.rank
 	for r > 0 && !c.carries(now, rates[r]) {

@@ -499,3 +499,46 @@ func TestSimulcastBadOffers(t *testing.T) {
 		}
 	}
 }
+
+// TestSimulcastEstimate: an automatic viewer whose bandwidth estimate
+// (REMB) falls below a layer leaves it at once and does not climb while
+// the estimate holds; once it stops, clean reports bring it back up.
+func TestSimulcastEstimate(t *testing.T) {
+	r := mustRelay(t, nil)
+	r.stream(t, "sim", "host1")
+	startSimPublisher(t, r.srv.URL, "sim", r.token(t, "host1", auth.Host), threeLayers, 30)
+	layersKnown(t, r, "sim", 3)
+	v := startViewerAt(t, r.srv.URL+"/api/streams/sim/whep")
+	receivesOnly(t, v, 'H', "the automatic viewer climbs to the top layer")
+	video, _ := v.snapshot()
+	ssrc := video[0].ssrc
+
+	// The low layer is about 130 kbit/s and the medium one 260: an
+	// estimate of 200 kbit/s carries only the low one.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			_ = v.pc.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: 200_000, SSRCs: []uint32{ssrc}}})
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	receivesOnly(t, v, 'L', "the viewer goes down to the layer its estimate carries")
+	before := len(videoTags(v))
+	time.Sleep(3 * holdMin) // clean reports meanwhile: long enough to climb twice
+	if tags := videoTags(v)[before:]; bytes.ContainsAny(tags, "MH") {
+		t.Errorf("the viewer climbed while its estimate held it: %q", tags)
+	}
+	close(stop)
+	wg.Wait()
+	receivesOnly(t, v, 'H', "the viewer climbs back once the estimate stops")
+	checkOneTrack(t, v)
+}

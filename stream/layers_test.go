@@ -1,0 +1,250 @@
+package stream
+
+import (
+	"math"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v3"
+)
+
+var testRates = []int64{150_000, 600_000, 2_500_000}
+
+// TestControlClimbsCautiously: clean reports move a viewer up one layer
+// per hold, never faster.
+func TestControlClimbsCautiously(t *testing.T) {
+	c := newControl()
+	at := time.Unix(1000, 0)
+	var ranks []int
+	for i := 0; i <= 8; i++ {
+		ranks = append(ranks, c.report(at.Add(time.Duration(i)*time.Second), 0, testRates))
+	}
+	want := []int{0, 0, 1, 1, 2, 2, 2, 2, 2}
+	for i := range want {
+		if ranks[i] != want[i] {
+			t.Fatalf("ranks over 8 s of clean reports: %v, want %v", ranks, want)
+		}
+	}
+}
+
+// TestControlDownFastUpSlowly: heavy loss moves down at once; reports
+// right after it (they describe the layer left) do not move it again; a
+// climb that fails doubles the hold, up to its bound; one that holds
+// brings it back to the least.
+func TestControlDownFastUpSlowly(t *testing.T) {
+	c := &control{rank: 2, hold: holdMin}
+	at := time.Unix(1000, 0)
+	if r := c.report(at, 128, testRates); r != 1 {
+		t.Fatalf("50 %% loss on the top layer: rank %d, want 1", r)
+	}
+	if r := c.report(at.Add(time.Second), 128, testRates); r != 1 {
+		t.Fatalf("a lossy report within the settle time: rank %d, want still 1", r)
+	}
+	if r := c.report(at.Add(2*time.Second), 128, testRates); r != 0 {
+		t.Fatalf("loss after the settle time: rank %d, want 0", r)
+	}
+	// Clean from here: it climbs after the hold.
+	now := at.Add(2 * time.Second)
+	climbAt := func() time.Duration {
+		start := now
+		for i := 0; i < 100; i++ {
+			now = now.Add(250 * time.Millisecond)
+			if c.report(now, 0, testRates) > 0 {
+				return now.Sub(start)
+			}
+		}
+		t.Fatal("never climbed")
+		return 0
+	}
+	climbAt()
+	// The climb fails at once: down, and the hold doubles.
+	now = now.Add(time.Second)
+	if r := c.report(now, 200, testRates); r != 0 {
+		t.Fatalf("loss after a climb: rank %d, want 0", r)
+	}
+	if c.hold != 2*holdMin {
+		t.Errorf("hold after a failed climb: %v, want %v", c.hold, 2*holdMin)
+	}
+	now = now.Add(settle)
+	if took := climbAt(); took < 2*holdMin {
+		t.Errorf("climb after a failed one took %v, want at least the doubled hold %v", took, 2*holdMin)
+	}
+	for i := 0; i < 10; i++ { // fail again and again
+		now = now.Add(time.Second)
+		c.report(now, 200, testRates)
+		now = now.Add(settle)
+		climbAt()
+	}
+	if c.hold != holdMax {
+		t.Errorf("hold after many failed climbs: %v, want the bound %v", c.hold, holdMax)
+	}
+	// A climb that holds resets the hold.
+	for i := 0; i < 40; i++ {
+		now = now.Add(time.Second)
+		c.report(now, 0, testRates)
+	}
+	if c.hold != holdMin || c.rank != 2 {
+		t.Errorf("after a climb that held: hold %v rank %d, want %v and 2", c.hold, c.rank, holdMin)
+	}
+}
+
+// TestControlEstimate: a bandwidth estimate moves down at once to the
+// layer it carries and caps climbs while it is fresh.
+func TestControlEstimate(t *testing.T) {
+	c := &control{rank: 2, hold: holdMin}
+	at := time.Unix(1000, 0)
+	if r := c.estimate(at, 1_000_000, testRates); r != 1 {
+		t.Fatalf("1 Mbit/s estimate on the 2.5 Mbit/s layer: rank %d, want 1", r)
+	}
+	for i := 1; i <= 4; i++ {
+		if r := c.report(at.Add(time.Duration(i)*time.Second), 0, testRates); r != 1 {
+			t.Fatalf("clean reports under a fresh 1 Mbit/s estimate: rank %d, want 1", r)
+		}
+	}
+	// Once the estimate is stale, clean reports climb again.
+	r := 0
+	for i := 5; i <= 12; i++ {
+		r = c.report(at.Add(time.Duration(i)*time.Second), 0, testRates)
+	}
+	if r != 2 {
+		t.Errorf("clean reports after the estimate went stale: rank %d, want 2", r)
+	}
+	if r := c.estimate(at.Add(13*time.Second), 0, testRates); r != 0 {
+		t.Errorf("a zero estimate: rank %d, want the lowest", r)
+	}
+}
+
+// TestControlGarbage: no layers, absurd estimates and nonsense loss never
+// move a viewer off a valid rank, and without reports it stays on the
+// lowest.
+func TestControlGarbage(t *testing.T) {
+	c := newControl()
+	at := time.Unix(1000, 0)
+	if r := c.report(at, 0, nil); r != 0 {
+		t.Errorf("no layers: rank %d", r)
+	}
+	if r := c.estimate(at, math.Inf(1), nil); r != 0 {
+		t.Errorf("no layers, infinite estimate: rank %d", r)
+	}
+	if r := c.estimate(at, math.NaN(), testRates); r != 0 {
+		t.Errorf("NaN estimate: rank %d, want 0", r)
+	}
+	for i := 0; i < 100; i++ {
+		r := c.report(at.Add(time.Duration(i)*time.Millisecond), uint8(i*37), testRates[:1])
+		if r != 0 {
+			t.Fatalf("one layer: rank %d", r)
+		}
+	}
+	if newControl().rank != 0 {
+		t.Errorf("a viewer without reports does not start on the lowest layer")
+	}
+}
+
+func TestLayerModes(t *testing.T) {
+	for _, c := range []struct {
+		mode    layerMode
+		n, auto int
+		want    int
+	}{
+		{layerHigh, 3, 0, 2}, {layerMedium, 3, 0, 1}, {layerLow, 3, 2, 0},
+		{layerHigh, 2, 0, 1}, {layerMedium, 2, 0, 0}, {layerLow, 1, 0, 0},
+		{layerAuto, 3, 1, 1}, {layerAuto, 2, 5, 1}, {layerAuto, 3, -1, 0},
+	} {
+		if got := c.mode.rankOf(c.n, c.auto); got != c.want {
+			t.Errorf("%v of %d (auto %d): rank %d, want %d", c.mode, c.n, c.auto, got, c.want)
+		}
+	}
+	for _, s := range []string{"", "auto", "high", "medium", "low"} {
+		if _, err := parseLayer(s); err != nil {
+			t.Errorf("parseLayer(%q): %v", s, err)
+		}
+	}
+	for _, s := range []string{"HIGH", "hd", "1"} {
+		if _, err := parseLayer(s); err == nil {
+			t.Errorf("parseLayer(%q) accepted", s)
+		}
+	}
+}
+
+func TestStampSendTime(t *testing.T) {
+	var b [3]byte
+	stampSendTime(&b, time.Unix(1000, 500_000_000))
+	// 1000.5 s in 6.18 fixed point: 1000 mod 64 = 40, then .5.
+	if got, want := uint32(b[0])<<16|uint32(b[1])<<8|uint32(b[2]), uint32(40<<18|1<<17); got != want {
+		t.Errorf("abs-send-time of 1000.5 s: %06x, want %06x", got, want)
+	}
+}
+
+// layeredFeed is a feed in session 1 with one track per packet size,
+// which ranks them (no keyframe sizes: by bitrate).
+func layeredFeed(t *testing.T, m *metrics, n int) (*feed, []*relayTrack) {
+	t.Helper()
+	f := newFeed(vp8Codec)
+	ts := f.begin(1, n, func(ranks *atomic.Uint64) *relayTrack {
+		return newRelayTrack(vp8Codec, m, time.Now, 0, ranks)
+	})
+	return f, ts
+}
+
+// TestNackAcrossSwitch: after a switch, a NACK for a packet sent before it
+// is answered from the layer it came from, with the viewer's numbering.
+func TestNackAcrossSwitch(t *testing.T) {
+	m, _ := newMetrics(nil)
+	f, ts := layeredFeed(t, m, 2)
+	w := &payloadWriter{}
+	d := newDownTrack(f, ts[0], layerLow, vp8Codec, "s", m)
+	d.w, d.ssrc, d.pt = w, 9, 96
+	d.started.Store(true)
+	d.listen(ts[0])
+	now := time.Now().UnixNano()
+	pkt := func(seq uint16, key bool, tag byte) []byte {
+		b := testPacket(seq, key)
+		b[len(b)-1] = tag
+		b[1] |= 0x80 // every packet ends its frame
+		return b
+	}
+	for i := 0; i < 5; i++ {
+		ts[0].ingest(1, pkt(100+uint16(i), i == 0, 'A'), now)
+		ts[1].ingest(1, pkt(7000+uint16(i), i == 0, 'B'), now)
+	}
+	d.drain()
+	d.aim(ts[1]) // as steer would for another mode
+	ts[1].ingest(1, pkt(7005, true, 'B'), now+int64(time.Millisecond))
+	ts[1].ingest(1, pkt(7006, false, 'B'), now+int64(2*time.Millisecond))
+	d.drain()
+	if len(w.tags) != 7 || string(w.tags) != "AAAAABB" {
+		t.Fatalf("sent %q, want AAAAABB", w.tags)
+	}
+	for i := 1; i < len(w.seqs); i++ {
+		if w.seqs[i] != w.seqs[i-1]+1 {
+			t.Fatalf("sequence numbers %v are not continuous", w.seqs)
+		}
+	}
+	d.queueNack(w.seqs[2]) // before the switch: layer A
+	d.queueNack(w.seqs[6]) // after: layer B
+	d.drain()
+	if string(w.tags[7:]) != "AB" || w.seqs[7] != w.seqs[2] || w.seqs[8] != w.seqs[6] {
+		t.Errorf("NACK answers: tags %q seqs %v, want A then B at %d and %d", w.tags[7:], w.seqs[7:], w.seqs[2], w.seqs[6])
+	}
+	if d.switches.Load() != 1 {
+		t.Errorf("switches: %d, want 1", d.switches.Load())
+	}
+}
+
+// payloadWriter records sequence numbers and the last payload byte.
+type payloadWriter struct {
+	seqs []uint16
+	tags []byte
+}
+
+func (p *payloadWriter) WriteRTP(h *rtp.Header, b []byte) (int, error) {
+	p.seqs = append(p.seqs, h.SequenceNumber)
+	p.tags = append(p.tags, b[len(b)-1])
+	return len(b), nil
+}
+
+func (p *payloadWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+var _ = webrtc.RTPCodecTypeVideo
