@@ -47,7 +47,9 @@ func (f *feed) begin(session uint64, n int, mk func(ranks *atomic.Uint64) *relay
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for len(f.all) < n {
-		f.all = append(f.all, mk(&f.ranks))
+		t := mk(&f.ranks)
+		t.feed = f
+		f.all = append(f.all, t)
 	}
 	cur := slices.Clone(f.all[:n])
 	for _, t := range cur {
@@ -72,11 +74,34 @@ func (f *feed) tracks() []*relayTrack {
 	return slices.Clone(f.all)
 }
 
+// layerIdle is how long a layer may send nothing before it is left out of
+// the ranking (a publisher short of bandwidth or CPU pauses its top
+// layers).
+const layerIdle = 2 * time.Second
+
+// checkIdle marks the current layers that have sent nothing for layerIdle
+// as idle; their viewers are woken to choose again. Each layer calls it
+// once per rateWindow.
+func (f *feed) checkIdle(now int64) {
+	for _, t := range *f.layers.Load() {
+		if now-t.lastAt.Load() > int64(layerIdle) && t.idle.CompareAndSwap(false, true) {
+			f.ranks.Add(1)
+			for _, d := range *t.downs.Load() {
+				d.notify()
+			}
+		}
+	}
+}
+
 // ranked returns the current layers from the lowest to the highest: by the
 // picture size their keyframes announce, then by bitrate, then by slot
-// (a layer whose size is not known yet ranks by its bitrate).
+// (a layer whose size is not known yet ranks by its bitrate). Idle layers
+// are left out, unless all are.
 func (f *feed) ranked() []*relayTrack {
 	ls := slices.Clone(*f.layers.Load())
+	if active := slices.DeleteFunc(slices.Clone(ls), func(t *relayTrack) bool { return t.idle.Load() }); len(active) > 0 {
+		ls = active
+	}
 	slices.SortStableFunc(ls, func(a, b *relayTrack) int {
 		if pa, pb := a.pixels.Load(), b.pixels.Load(); pa != pb && pa != 0 && pb != 0 {
 			return int(pa - pb)

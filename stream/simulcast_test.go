@@ -49,6 +49,7 @@ type simPublisher struct {
 	keyEvery int
 	plis     []atomic.Int64
 	wantKey  []atomic.Bool
+	paused   []atomic.Bool // layers not sent
 	sender   *webrtc.RTPSender
 	done     chan struct{}
 	readers  sync.WaitGroup // RTCP readers, stopped before the peer closes
@@ -126,7 +127,7 @@ func startSimPublisher(tb testing.TB, base, stream, token string, layers []simLa
 	tb.Helper()
 	pc, sender, tracks, audio, offer := simulcastOffer(tb, layers)
 	p := &simPublisher{pc: pc, layers: layers, keyEvery: keyEvery, done: make(chan struct{}), sender: sender,
-		plis: make([]atomic.Int64, len(layers)), wantKey: make([]atomic.Bool, len(layers))}
+		plis: make([]atomic.Int64, len(layers)), wantKey: make([]atomic.Bool, len(layers)), paused: make([]atomic.Bool, len(layers))}
 	for i, l := range layers {
 		p.readers.Add(1)
 		go func() {
@@ -215,6 +216,9 @@ func (p *simPublisher) send(tracks []*webrtc.TrackLocalStaticRTP, audio *webrtc.
 		}
 		frame := i / 3
 		for li, l := range p.layers {
+			if p.paused[li].Load() {
+				continue
+			}
 			key := frame == 0 || (p.keyEvery > 0 && frame%p.keyEvery == 0) || p.wantKey[li].Swap(false)
 			pls := simPayloads(l, key)
 			for j, pl := range pls {
@@ -540,5 +544,22 @@ func TestSimulcastEstimate(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	receivesOnly(t, v, 'H', "the viewer climbs back once the estimate stops")
+	checkOneTrack(t, v)
+}
+
+// TestSimulcastPausedLayer: when the publisher stops sending its top layer
+// (as a browser short of bandwidth does), its viewers move to the highest
+// layer still sent, and back when it resumes.
+func TestSimulcastPausedLayer(t *testing.T) {
+	r := mustRelay(t, nil)
+	r.stream(t, "sim", "host1")
+	pub := startSimPublisher(t, r.srv.URL, "sim", r.token(t, "host1", auth.Host), threeLayers, 30)
+	layersKnown(t, r, "sim", 3)
+	v := startViewerAt(t, r.srv.URL+"/api/streams/sim/whep?layer=high")
+	receivesOnly(t, v, 'H', "the viewer plays the high layer")
+	pub.paused[1].Store(true) // "full", the top one
+	receivesOnly(t, v, 'M', "the viewer moves to the highest layer still sent")
+	pub.paused[1].Store(false)
+	receivesOnly(t, v, 'H', "the viewer returns to the top layer once it is sent again")
 	checkOneTrack(t, v)
 }

@@ -75,6 +75,11 @@ type relayTrack struct {
 	pixels atomic.Int64
 	rate   atomic.Int64
 	ranks  *atomic.Uint64
+	// idle is set while the layer has sent nothing for layerIdle (a
+	// publisher may pause a layer); an idle layer is not ranked. feed is
+	// the feed the track is a layer of, nil for a bare track.
+	idle atomic.Bool
+	feed *feed
 
 	downs   atomic.Pointer[[]*downTrack] // copy on write, under downsMu
 	downsMu sync.Mutex
@@ -190,6 +195,9 @@ func (t *relayTrack) ingest(session uint64, b []byte, now int64) (gotKey bool) {
 		t.keyAt.Store(now)
 	}
 	t.lastAt.Store(now)
+	if t.idle.Load() && t.idle.CompareAndSwap(true, false) {
+		t.ranks.Add(1)
+	}
 	t.head.Store(idx + 1)
 	gotKey = t.gotKey
 	t.ingestMu.Unlock()
@@ -225,6 +233,9 @@ func (t *relayTrack) measure(now int64, n int) {
 	if d := now - t.winStart; d >= int64(rateWindow) {
 		t.rate.Store(t.winBytes * 8 * int64(time.Second) / d)
 		t.winStart, t.winBytes = now, 0
+		if t.feed != nil {
+			t.feed.checkIdle(now)
+		}
 	}
 }
 
