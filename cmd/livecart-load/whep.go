@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -22,6 +23,9 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/transport/v2"
+	"github.com/pion/transport/v2/stdnet"
 	"github.com/pion/webrtc/v3"
 )
 
@@ -39,6 +43,11 @@ type whepFlags struct {
 	restartAt         time.Duration
 	pid               int
 	light             bool
+	simulcast         bool
+	layer             string
+	capBps            int
+	capped            int
+	capAt, capFor     time.Duration
 }
 
 func runWHEP(ctx context.Context, args []string, stdout io.Writer) error {
@@ -56,18 +65,32 @@ func runWHEP(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&f.pid, "pid", 0, "server process id, to read its CPU and RSS from /proc")
 	fs.BoolVar(&f.light, "light", false, "light viewers: ICE and DTLS as real peers, but RTP is counted from its clear headers on the socket and never decrypted "+
 		"(no keyframe or delay figures); for runs past a few hundred viewers")
+	fs.BoolVar(&f.simulcast, "simulcast", false, "the publisher sends three H264 layers, rids f, h and q at --bitrate, a quarter and a sixteenth of it")
+	fs.StringVar(&f.layer, "layer", "", "the layer viewers ask for: ?layer=auto, high, medium or low on the WHEP URL (empty: none, the server's automatic choice)")
+	fs.IntVar(&f.capBps, "cap", 0, "cap the first --capped viewers' video at this many bit/s during the cap window: above it their link drops, "+
+		"by a token bucket 100 ms deep, before the viewer (or pion) sees the packet; audio is not capped. 0: no cap")
+	fs.IntVar(&f.capped, "capped", 0, "how many viewers (the first ones) --cap caps; the next one is recorded uncapped, to compare (0: all)")
+	fs.DurationVar(&f.capAt, "cap-at", 5*time.Second, "when the cap starts, after all viewers joined")
+	fs.DurationVar(&f.capFor, "cap-for", 10*time.Second, "how long the cap holds before it is lifted; the run lasts at least until 15 s after the lift")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if f.whep == "" || f.viewers < 1 {
 		return errors.New("--whep and --viewers >= 1 are required")
 	}
-	watch, stop, err := whepWatcher(f)
+	if err := f.checkCap(); err != nil {
+		return err
+	}
+	endpoint, err := whepLayerURL(f.whep, f.layer)
+	if err != nil {
+		return err
+	}
+	watch, stop, err := whepWatcher(f, endpoint)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	pubAPI, err := whepAPI(true)
+	pubAPI, err := whepAPIWith(true, f.simulcast, nil)
 	if err != nil {
 		return err
 	}
@@ -78,6 +101,15 @@ func runWHEP(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		defer func() { pub.stop(context.Background()) }()
 		time.Sleep(time.Second) // let the stream settle before the crowd arrives
+	}
+	links := f.capLinks()
+	var switches []switchReading // the server's layer switch counters
+	if links != nil || f.simulcast {
+		if n, err := layerSwitches(ctx, f.whep); err != nil {
+			fmt.Fprintf(os.Stderr, "server metrics: %v\n", err)
+		} else {
+			switches = append(switches, switchReading{n: n})
+		}
 	}
 	rssBefore := whepRSS(f.pid)
 	cpuStart, wallStart := whepCPU(f.pid), time.Now()
@@ -99,7 +131,7 @@ func runWHEP(ctx context.Context, args []string, stdout io.Writer) error {
 			case <-ctx.Done():
 				return
 			}
-			v, err := watch(ctx)
+			v, err := watch(ctx, links[i])
 			if err != nil {
 				failed.Add(1)
 				fmt.Fprintf(os.Stderr, "viewer %d: %v\n", i, err)
@@ -110,6 +142,23 @@ func runWHEP(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	wg.Wait()
 	fmt.Fprintf(stdout, "joined: %d of %d viewers in %s\n", f.viewers-int(failed.Load()), f.viewers, time.Since(wallStart).Round(time.Millisecond))
+	end := wallStart.Add(f.duration + f.joinWindow)
+	var capSwitches <-chan switchReading
+	if links != nil {
+		capFrom := time.Now().Add(f.capAt)
+		before := min(capBefore, f.capAt) / capWidth * capWidth
+		for _, l := range links {
+			if l != nil {
+				l.schedule(capFrom, before, f.capFor, capAfter)
+			}
+		}
+		if recEnd := capFrom.Add(f.capFor + capAfter + capWidth); recEnd.After(end) {
+			end = recEnd
+		}
+		if switches != nil {
+			capSwitches = readSwitchesAt(ctx, f.whep, []time.Time{capFrom, capFrom.Add(f.capFor)}, []string{"at the cap", "at the lift"})
+		}
+	}
 
 	var restartAt time.Time
 	if pub != nil && f.restartAt > 0 && f.restartAt < f.duration {
@@ -125,13 +174,28 @@ func runWHEP(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "publisher restarted after %s\n", time.Since(restartAt).Round(time.Millisecond))
 	}
 	select {
-	case <-time.After(f.duration - time.Since(wallStart) + f.joinWindow):
+	case <-time.After(time.Until(end)):
 	case <-ctx.Done():
 	}
 	cpuEnd, wall := whepCPU(f.pid), time.Since(wallStart)
 	selfEnd := whepCPU(os.Getpid())
 	rssAfter := whepRSS(f.pid)
 	whepReport(stdout, f, viewers, restartAt)
+	if links != nil {
+		capReport(stdout, f, links, float64(f.bitrate))
+	}
+	if switches != nil {
+		if capSwitches != nil {
+			for r := range capSwitches {
+				switches = append(switches, r)
+			}
+		}
+		if n, err := layerSwitches(ctx, f.whep); err != nil {
+			fmt.Fprintf(stdout, "server layer switches: not read at the end (%v)\n", err)
+		} else {
+			fmt.Fprintln(stdout, switchesLine(append(switches, switchReading{when: "at the end", n: n})))
+		}
+	}
 	fmt.Fprintf(stdout, "load tool CPU: %.1f%% of one core (itself, publisher and %s viewers)\n", 100*(selfEnd-selfStart)/wall.Seconds(), whepMode(f))
 	if f.pid > 0 {
 		fmt.Fprintf(stdout, "server CPU: %.1f%% of one core\n", 100*(cpuEnd-cpuStart)/wall.Seconds())
@@ -146,21 +210,91 @@ func runWHEP(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
-// whepWatcher returns how a viewer of f's mode joins the stream, and what
-// to call once every viewer is closed.
-func whepWatcher(f whepFlags) (watch func(context.Context) (*whepViewer, error), stop func(), err error) {
+// whepWatcher returns how a viewer of f's mode joins the stream at
+// endpoint, through link if it has one (recorded viewers), and what to call
+// once every viewer is closed.
+func whepWatcher(f whepFlags, endpoint string) (watch func(context.Context, *capLink) (*whepViewer, error), stop func(), err error) {
 	if f.light {
 		l, err := newWhepLight()
 		if err != nil {
 			return nil, nil, err
 		}
-		return func(ctx context.Context) (*whepViewer, error) { return l.watch(ctx, f.whep) }, l.close, nil
+		return func(ctx context.Context, link *capLink) (*whepViewer, error) { return l.watch(ctx, endpoint, link) }, l.close, nil
 	}
 	api, err := whepAPI(false)
 	if err != nil {
 		return nil, nil, err
 	}
-	return func(ctx context.Context) (*whepViewer, error) { return whepWatch(ctx, api, f.whep) }, func() {}, nil
+	return func(ctx context.Context, link *capLink) (*whepViewer, error) {
+		if link == nil {
+			return whepWatch(ctx, api, endpoint)
+		}
+		// A recorded viewer reads its sockets through its link: an API
+		// of its own, whose network is the link.
+		host, err := whepNet()
+		if err != nil {
+			return nil, err
+		}
+		v := newWhepViewer()
+		v.link = link
+		api, err := whepAPIWith(false, false, &capNet{Net: host, v: v})
+		if err != nil {
+			return nil, err
+		}
+		return whepWatchAs(ctx, api, endpoint, v)
+	}, func() {}, nil
+}
+
+// whepFPS is the publisher's frame rate.
+const whepFPS = 30
+
+// whepLayerURL is endpoint with ?layer=layer (none when layer is empty).
+func whepLayerURL(endpoint, layer string) (string, error) {
+	switch layer {
+	case "":
+		return endpoint, nil
+	case "auto", "high", "medium", "low":
+	default:
+		return "", fmt.Errorf("--layer must be auto, high, medium or low, not %q", layer)
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return "", fmt.Errorf("--whep: %w", err)
+	}
+	q := u.Query()
+	q.Set("layer", layer)
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// checkCap checks the cap's flags and resolves --capped's default.
+func (f *whepFlags) checkCap() error {
+	if f.capBps < 0 {
+		return errors.New("--cap must be >= 0")
+	}
+	if f.capBps == 0 {
+		return nil
+	}
+	if f.capped <= 0 || f.capped > f.viewers {
+		f.capped = f.viewers
+	}
+	if f.capAt < 0 || f.capFor < settleWindow {
+		return fmt.Errorf("--cap-at must be >= 0 and --cap-for >= %s", settleWindow)
+	}
+	return nil
+}
+
+// capLinks returns, by viewer, the links of the capped viewers and of the
+// first uncapped one (for comparison); nil without a cap.
+func (f *whepFlags) capLinks() []*capLink {
+	if f.capBps == 0 {
+		return nil
+	}
+	links := make([]*capLink, f.viewers)
+	for i := range min(f.capped+1, f.viewers) {
+		links[i] = newCapLink(i, i < f.capped, float64(f.capBps))
+	}
+	return links
 }
 
 func whepMode(f whepFlags) string {
@@ -170,10 +304,19 @@ func whepMode(f whepFlags) string {
 	return "full"
 }
 
+// whepNet is the host's network, under the recorded full viewers' links.
+var whepNet = sync.OnceValues(func() (transport.Net, error) { return stdnet.NewNet() })
+
 // whepAPI builds the client API: a browser-like set of codecs for viewers;
 // for the publisher (publisher true) only what it sends, H264 and Opus, as
 // OBS offers, so that any server answers with those.
 func whepAPI(publisher bool) (*webrtc.API, error) {
+	return whepAPIWith(publisher, false, nil)
+}
+
+// whepAPIWith is whepAPI with, for a simulcast publisher, the mid and rid
+// header extensions, on network n (nil: the host's, as pion has it).
+func whepAPIWith(publisher, simulcast bool, n transport.Net) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if !publisher {
 		if err := m.RegisterDefaultCodecs(); err != nil {
@@ -195,11 +338,24 @@ func whepAPI(publisher bool) (*webrtc.API, error) {
 			}
 		}
 	}
+	if publisher && simulcast {
+		for _, uri := range []string{sdp.SDESMidURI, sdp.SDESRTPStreamIDURI} {
+			if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: uri}, webrtc.RTPCodecTypeVideo); err != nil {
+				return nil, err
+			}
+		}
+	}
 	reg := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
 		return nil, err
 	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg)), nil
+	opts := []func(*webrtc.API){webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg)}
+	if n != nil {
+		se := webrtc.SettingEngine{}
+		se.SetNet(n)
+		opts = append(opts, webrtc.WithSettingEngine(se))
+	}
+	return webrtc.NewAPI(opts...), nil
 }
 
 // exchange POSTs a complete offer and applies the answer; it returns the
@@ -268,26 +424,35 @@ func whepDelete(ctx context.Context, resource, token string) {
 }
 
 // whepPublisher sends synthetic H264 (constrained baseline, 30 fps,
-// keyframe every keyint and on PLI) and Opus (50 packets/s).
+// keyframe every keyint and on PLI) and Opus (50 packets/s); with
+// simulcast, three H264 layers (whep_simulcast.go).
 type whepPublisher struct {
 	pc       *webrtc.PeerConnection
 	resource string
 	token    string
-	wantKey  atomic.Bool
+	keys     []atomic.Bool // per video layer: a PLI (or FIR) asked for a keyframe
 	done     chan struct{}
 	wg       sync.WaitGroup
 	once     sync.Once
+	// Simulcast only: the video sender, whose per-layer RTCP readers
+	// (readers) must stop before the peer closes, and whether the peer
+	// connected.
+	sender    *webrtc.RTPSender
+	readers   sync.WaitGroup
+	connected atomic.Bool
 }
 
 func whepPublish(ctx context.Context, api *webrtc.API, f whepFlags) (*whepPublisher, error) {
+	if f.simulcast {
+		return whepPublishSimulcast(ctx, api, f)
+	}
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, err
 	}
-	video, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
-		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, "video", "livecart-load")
+	video, _ := webrtc.NewTrackLocalStaticRTP(h264Codec, "video", "livecart-load")
 	audio, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "livecart-load")
-	p := &whepPublisher{pc: pc, token: f.token, done: make(chan struct{})}
+	p := &whepPublisher{pc: pc, token: f.token, done: make(chan struct{}), keys: make([]atomic.Bool, 1)}
 	for _, tr := range []*webrtc.TrackLocalStaticRTP{video, audio} {
 		t, err := pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {
@@ -305,7 +470,7 @@ func whepPublish(ctx context.Context, api *webrtc.API, f whepFlags) (*whepPublis
 				for _, pk := range pkts {
 					switch pk.(type) {
 					case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-						p.wantKey.Store(true)
+						p.keys[0].Store(true)
 					}
 				}
 			}
@@ -317,7 +482,7 @@ func whepPublish(ctx context.Context, api *webrtc.API, f whepFlags) (*whepPublis
 		return nil, err
 	}
 	p.wg.Add(1)
-	go p.send(video, audio, f.bitrate, f.keyInterval)
+	go p.send([]*h264Layer{newH264Layer(video, f.bitrate)}, audio, f.keyInterval)
 	return p, nil
 }
 
@@ -325,22 +490,24 @@ func (p *whepPublisher) stop(ctx context.Context) {
 	p.once.Do(func() {
 		whepDelete(ctx, p.resource, p.token)
 		close(p.done)
-		p.pc.Close()
+		if p.sender != nil {
+			p.closePeer()
+		} else {
+			p.pc.Close()
+		}
 		p.wg.Wait()
 	})
 }
 
-func (p *whepPublisher) send(video, audio *webrtc.TrackLocalStaticRTP, bitrate int, keyint time.Duration) {
+// send writes the layers' frames (each layer keyframes every keyint and
+// when a PLI asked) and the audio until done.
+func (p *whepPublisher) send(layers []*h264Layer, audio *webrtc.TrackLocalStaticRTP, keyint time.Duration) {
 	defer p.wg.Done()
-	const fps = 30
-	frameBytes := bitrate / 8 / fps
 	payload := make([]byte, 1200)
-	vseq, aseq := uint16(rand.Uint32()), uint16(rand.Uint32())
-	vts, ats := rand.Uint32(), rand.Uint32()
+	aseq, ats := uint16(rand.Uint32()), rand.Uint32()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	start := time.Now()
-	lastKey := time.Time{}
 	frames, audios := 0, 0
 	for {
 		select {
@@ -354,37 +521,10 @@ func (p *whepPublisher) send(video, audio *webrtc.TrackLocalStaticRTP, bitrate i
 			aseq++
 			ats += 960
 		}
-		for ; frames < int(el*fps/time.Second); frames++ {
-			key := time.Since(lastKey) >= keyint || p.wantKey.Swap(false)
-			size := frameBytes
-			var nal byte = 0x41 // non-IDR slice, nal_ref_idc 2
-			if key {
-				lastKey = time.Now()
-				size *= 3
-				nal = 0x65 // IDR
-				stap := []byte{0x78, 0, 4, 0x67, 0x42, 0xe0, 0x1f, 0, 3, 0x68, 0xce, 0x3c}
-				_ = video.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: vseq, Timestamp: vts}, Payload: stap})
-				vseq++
+		for ; frames < int(el*whepFPS/time.Second); frames++ {
+			for i, l := range layers {
+				l.frame(time.Since(l.lastKey) >= keyint || p.keys[i].Swap(false), payload)
 			}
-			for off := 0; off < size; off += 1100 {
-				n := min(1100, size-off)
-				fu := payload[:n+2]
-				fu[0] = nal&0xe0 | 28
-				fu[1] = nal & 0x1f
-				if n >= 8 { // the send time, for the viewers' delay
-					binary.BigEndian.PutUint64(fu[2:], uint64(time.Now().UnixNano()))
-				}
-				if off == 0 {
-					fu[1] |= 0x80
-				}
-				last := off+n >= size
-				if last {
-					fu[1] |= 0x40
-				}
-				_ = video.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: vseq, Timestamp: vts, Marker: last}, Payload: fu})
-				vseq++
-			}
-			vts += 90000 / fps
 		}
 	}
 }
@@ -414,6 +554,9 @@ type whepViewer struct {
 	maxGap     time.Duration
 	gapAt      time.Time
 	delays     []whepDelay // publisher-to-viewer delay of 1 video packet in 8
+	// link is the viewer's capped or recorded link (whep_cap.go), nil
+	// for most; set before the offer, read-only after.
+	link *capLink
 }
 
 // whepDelay is one packet's delay from the publisher's send to the viewer's
@@ -442,11 +585,19 @@ func (v *whepViewer) join(ctx context.Context, endpoint string) error {
 }
 
 func whepWatch(ctx context.Context, api *webrtc.API, endpoint string) (*whepViewer, error) {
+	return whepWatchAs(ctx, api, endpoint, nil)
+}
+
+// whepWatchAs joins the stream at endpoint with a full viewer: v, or a new
+// one when v is nil.
+func whepWatchAs(ctx context.Context, api *webrtc.API, endpoint string, v *whepViewer) (*whepViewer, error) {
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, err
 	}
-	v := newWhepViewer()
+	if v == nil {
+		v = newWhepViewer()
+	}
 	v.pc = pc
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		v.wg.Add(1)
@@ -580,6 +731,13 @@ func whepReport(w io.Writer, f whepFlags, viewers []*whepViewer, restartAt time.
 		unit = "SRTP bytes as received, auth tag included"
 	}
 	fmt.Fprintf(w, "viewers: %d %s (bitrate %d bit/s, keyframe every %s, join window %s)\n", n, whepMode(f), f.bitrate, f.keyInterval, f.joinWindow)
+	if f.simulcast || f.layer != "" {
+		layers := "one layer"
+		if f.simulcast {
+			layers = fmt.Sprintf("simulcast, rids f, h, q at %d, %d, %d bit/s", f.bitrate, f.bitrate>>2, f.bitrate>>4)
+		}
+		fmt.Fprintf(w, "publisher: %s; viewers ask for layer %q\n", layers, cmp.Or(f.layer, "(none: auto)"))
+	}
 	fmt.Fprintf(w, "received in all: video %d packets, %.1f MiB; audio %d packets, %.1f MiB; %.1f SSRCs per viewer (%s)\n",
 		sum.videoPackets, float64(sum.videoBytes)/(1<<20), sum.audioPackets, float64(sum.audioBytes)/(1<<20), float64(sum.ssrcs)/float64(n), unit)
 	fmt.Fprintf(w, "received per viewer (mean): video %d packets, audio %d packets\n", sum.videoPackets/int64(n), sum.audioPackets/int64(n))

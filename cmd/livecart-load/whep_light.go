@@ -69,10 +69,12 @@ func newWhepLight() (*whepLight, error) {
 
 func (l *whepLight) close() { l.poll.close() }
 
-// watch joins the stream at endpoint with a light viewer. The viewer sends
-// a receiver report every second until close.
-func (l *whepLight) watch(ctx context.Context, endpoint string) (*whepViewer, error) {
+// watch joins the stream at endpoint with a light viewer, whose RTP passes
+// link first if it has one. The viewer sends a receiver report every
+// second until close.
+func (l *whepLight) watch(ctx context.Context, endpoint string, link *capLink) (*whepViewer, error) {
 	v := newWhepViewer()
+	v.link = link
 	se := webrtc.SettingEngine{}
 	se.SetNet(&lightNet{Net: l.net, p: l.poll, v: v})
 	// Multicast DNS would open a socket per viewer outside the poller; the

@@ -139,7 +139,9 @@ func (p *lightPoller) drain(s *lightSocket, now time.Time) {
 		for i := range int(r) {
 			b := p.bufs[i][:p.msgs[i].n]
 			if h, ok := rtpHeadOf(b); ok {
-				s.v.count(h, len(b), now)
+				if s.v.pass(h, len(b), now) { // a capped link may drop it (whep_cap.go)
+					s.v.count(h, len(b), now)
+				}
 				continue
 			}
 			d := lightDatagram{b: append([]byte(nil), b...), from: udpAddrOf(&p.names[i])}
