@@ -26,6 +26,20 @@ const (
 	stallAfter = 100 * time.Millisecond
 )
 
+// Retransmissions are bounded per viewer, so that a viewer on a link too
+// thin for its layer is not sent more than the layer (its NACKs would
+// otherwise multiply the load, and hide from its receiver reports the
+// loss its layer choice reads): a packet is resent at most resendTimes
+// times, only while it is at most resendAge old, and resends may use at
+// most a quarter of the bytes sent new (resendShare), with a burst of
+// resendBurst.
+const (
+	resendTimes = 2
+	resendAge   = time.Second
+	resendShare = 4
+	resendBurst = 32 << 10
+)
+
 var errNoCodec = errors.New("stream: the viewer's offer has no codec the stream uses")
 
 // downTrack forwards one feed to one viewer: one layer of it at a time,
@@ -63,6 +77,10 @@ type downTrack struct {
 	nackMu sync.Mutex
 	nacks  [64]uint16
 	nn     int
+	// Owned by the writer: how often recent outbound sequence numbers
+	// were resent, and the bytes resends may still use.
+	resent      [512]resendCount
+	resendBytes int
 
 	// mode is the viewer's layerMode; auto the rank its controller chose.
 	mode atomic.Int32
@@ -104,6 +122,12 @@ type downTrack struct {
 	sentPackets atomic.Uint64
 	skipped     atomic.Uint64
 	switches    atomic.Uint64
+}
+
+// resendCount is how often one outbound sequence number was resent.
+type resendCount struct {
+	seq uint16
+	n   uint8
 }
 
 // segment maps a stretch of one layer onto the viewer's track: outbound
@@ -287,10 +311,14 @@ func (d *downTrack) drain() {
 	d.nn = 0
 	d.nackMu.Unlock()
 	for _, seq := range d.nackBuf[:n] {
+		if !d.mayResend(seq) {
+			continue
+		}
 		if seg, ext, ok := d.resolve(seq); ok {
 			if b, ok := d.send(w, ssrc, pt, seg, ext, false, true); ok {
 				c.sent++
 				c.bytes += uint64(b)
+				d.resendBytes -= b
 				d.m.retransmits.Inc()
 			}
 		}
@@ -460,6 +488,23 @@ func higher(a, b *relayTrack) bool {
 	return a.rate.Load() > b.rate.Load()
 }
 
+// mayResend reports whether the budget allows resending seq once more, and
+// counts it.
+func (d *downTrack) mayResend(seq uint16) bool {
+	if d.resendBytes <= 0 {
+		return false
+	}
+	r := &d.resent[seq%uint16(len(d.resent))]
+	if r.seq != seq {
+		r.seq, r.n = seq, 0
+	}
+	if r.n >= resendTimes {
+		return false
+	}
+	r.n++
+	return true
+}
+
 // resolve finds the layer and layer ext of an outbound sequence number the
 // viewer NACKs: in the current segment or the one before.
 func (d *downTrack) resolve(seq uint16) (*segment, uint64, bool) {
@@ -513,7 +558,7 @@ func (d *downTrack) send(w webrtc.TrackLocalWriter, ssrc uint32, pt uint8, seg *
 	t := seg.t
 	s := &t.slots[ext&t.mask]
 	s.mu.RLock()
-	if s.ext != ext || (keyOnly && !s.key) {
+	if s.ext != ext || (keyOnly && !s.key) || (resend && t.now().UnixNano()-s.at > int64(resendAge)) {
 		s.mu.RUnlock()
 		return 0, false
 	}
@@ -539,6 +584,7 @@ func (d *downTrack) send(w webrtc.TrackLocalWriter, ssrc uint32, pt uint8, seg *
 			d.lastOut, d.lastOutTS, d.lastAt, d.sentAny = out, h.Timestamp, at, true
 		}
 		d.boundary = h.Marker
+		d.resendBytes = min(d.resendBytes+n/resendShare, resendBurst)
 	}
 	return n, true
 }

@@ -175,17 +175,23 @@ func (m layerMode) rankOf(n, auto int) int {
 
 // Layer choice for viewers in automatic mode. A viewer starts on the lowest
 // layer, the one that is safe without feedback. It goes down one layer at
-// once when its receiver reports show heavy loss, or to the highest layer
-// its bandwidth estimate (REMB) carries; it goes up one layer only after
-// its reports have been clean for the hold time, which doubles after each
-// climb that fails (loss soon after it) and returns to its least once a
-// climb has held.
+// once when its receiver reports show heavy loss, and to the highest layer
+// its bandwidth estimate (REMB) carries when that estimate falls below the
+// layer it plays; it goes up one layer only after its reports have been
+// clean for the hold time, while a fresh estimate, if any, carries the
+// layer it plays. (A receiver's estimate follows what it receives, about
+// 1.5 to 2 times it on a clear link: it tells congestion, but it cannot
+// vouch for a layer four times larger.) Loss on a layer that had held sets
+// the hold to holdLoss (the link got thinner: probe again later, not at
+// once); going down right after a climb (a failed probe) doubles it, up to
+// holdMax; a climb that holds brings it back to holdMin.
 const (
 	lossDown    = 26 // of 256: 10 % lost
 	lossClean   = 5  // of 256: 2 % lost
 	holdMin     = 2 * time.Second
+	holdLoss    = 4 * time.Second
 	holdMax     = 16 * time.Second
-	climbProven = 10 * time.Second // a climb that held this long worked
+	climbProven = 4 * time.Second // a climb that held this long worked
 	// settle is how long after a switch down reports are ignored: they
 	// still describe the layer the viewer left.
 	settle = 1500 * time.Millisecond
@@ -225,9 +231,6 @@ func (c *control) report(now time.Time, fractionLost uint8, rates []int64) int {
 	case fractionLost > lossDown:
 		c.clean = time.Time{}
 		if c.rank > 0 {
-			if now.Sub(c.upAt) < climbProven {
-				c.hold = min(2*c.hold, holdMax)
-			}
 			c.down(now, c.rank-1)
 		}
 		return c.rank
@@ -241,7 +244,7 @@ func (c *control) report(now time.Time, fractionLost uint8, rates []int64) int {
 	if !c.upAt.IsZero() && c.downAt.Before(c.upAt) && now.Sub(c.upAt) >= climbProven {
 		c.hold = holdMin // the last climb held
 	}
-	if c.rank < n-1 && now.Sub(c.clean) >= c.hold && now.Sub(c.changed) >= c.hold && c.carries(now, rates[c.rank+1]) {
+	if c.rank < n-1 && now.Sub(c.clean) >= c.hold && now.Sub(c.changed) >= c.hold && c.carries(now, rates[c.rank]) {
 		c.rank++
 		c.changed, c.upAt, c.clean = now, now, now
 	}
@@ -266,7 +269,14 @@ func (c *control) estimate(now time.Time, bps float64, rates []int64) int {
 	return c.rank
 }
 
+// down moves to rank and sets the hold: doubled after a failed climb,
+// at least holdLoss otherwise.
 func (c *control) down(now time.Time, rank int) {
+	if now.Sub(c.upAt) < climbProven {
+		c.hold = min(2*c.hold, holdMax)
+	} else {
+		c.hold = max(c.hold, holdLoss)
+	}
 	c.rank = rank
 	c.changed, c.downAt, c.clean = now, now, time.Time{}
 }

@@ -45,6 +45,9 @@ func TestControlDownFastUpSlowly(t *testing.T) {
 	if r := c.report(at.Add(2*time.Second), 128, testRates); r != 0 {
 		t.Fatalf("loss after the settle time: rank %d, want 0", r)
 	}
+	if c.hold != holdLoss {
+		t.Errorf("hold after loss on layers that had held: %v, want %v", c.hold, holdLoss)
+	}
 	// Clean from here: it climbs after the hold.
 	now := at.Add(2 * time.Second)
 	climbAt := func() time.Duration {
@@ -64,12 +67,12 @@ func TestControlDownFastUpSlowly(t *testing.T) {
 	if r := c.report(now, 200, testRates); r != 0 {
 		t.Fatalf("loss after a climb: rank %d, want 0", r)
 	}
-	if c.hold != 2*holdMin {
-		t.Errorf("hold after a failed climb: %v, want %v", c.hold, 2*holdMin)
+	if c.hold != 2*holdLoss {
+		t.Errorf("hold after a failed climb: %v, want %v", c.hold, 2*holdLoss)
 	}
 	now = now.Add(settle)
-	if took := climbAt(); took < 2*holdMin {
-		t.Errorf("climb after a failed one took %v, want at least the doubled hold %v", took, 2*holdMin)
+	if took := climbAt(); took < 2*holdLoss {
+		t.Errorf("climb after a failed one took %v, want at least the doubled hold %v", took, 2*holdLoss)
 	}
 	for i := 0; i < 10; i++ { // fail again and again
 		now = now.Add(time.Second)
@@ -81,7 +84,7 @@ func TestControlDownFastUpSlowly(t *testing.T) {
 		t.Errorf("hold after many failed climbs: %v, want the bound %v", c.hold, holdMax)
 	}
 	// A climb that holds resets the hold.
-	for i := 0; i < 40; i++ {
+	for i := 0; i < 60; i++ {
 		now = now.Add(time.Second)
 		c.report(now, 0, testRates)
 	}
@@ -90,29 +93,39 @@ func TestControlDownFastUpSlowly(t *testing.T) {
 	}
 }
 
-// TestControlEstimate: a bandwidth estimate moves down at once to the
-// layer it carries and caps climbs while it is fresh.
+// TestControlEstimate: an estimate below the layer played moves down at
+// once to the layer it carries; an estimate that carries the layer played
+// does not stop clean reports from climbing (a receiver's estimate follows
+// what it receives), and a climb the next estimate undoes doubles the hold.
 func TestControlEstimate(t *testing.T) {
 	c := &control{rank: 2, hold: holdMin}
 	at := time.Unix(1000, 0)
 	if r := c.estimate(at, 1_000_000, testRates); r != 1 {
 		t.Fatalf("1 Mbit/s estimate on the 2.5 Mbit/s layer: rank %d, want 1", r)
 	}
-	for i := 1; i <= 4; i++ {
-		if r := c.report(at.Add(time.Duration(i)*time.Second), 0, testRates); r != 1 {
-			t.Fatalf("clean reports under a fresh 1 Mbit/s estimate: rank %d, want 1", r)
-		}
+	if c.estimate(at.Add(100*time.Millisecond), 1_000_000, testRates) != 1 {
+		t.Fatalf("the same estimate again moved the viewer")
 	}
-	// Once the estimate is stale, clean reports climb again.
-	r := 0
-	for i := 5; i <= 12; i++ {
-		r = c.report(at.Add(time.Duration(i)*time.Second), 0, testRates)
+	now, r := at, 1
+	for r == 1 && now.Sub(at) < time.Minute {
+		now = now.Add(500 * time.Millisecond)
+		c.estimate(now, 1_000_000, testRates)
+		r = c.report(now, 0, testRates)
 	}
-	if r != 2 {
-		t.Errorf("clean reports after the estimate went stale: rank %d, want 2", r)
+	if r != 2 || now.Sub(at) < holdLoss {
+		t.Fatalf("clean reports under an estimate that carries the layer played: rank %d after %v, want 2 after at least %v", r, now.Sub(at), holdLoss)
 	}
-	if r := c.estimate(at.Add(13*time.Second), 0, testRates); r != 0 {
+	if r := c.estimate(now.Add(time.Second), 1_000_000, testRates); r != 1 || c.hold != 2*holdLoss {
+		t.Errorf("the estimate after the climb: rank %d hold %v, want 1 and %v", r, c.hold, 2*holdLoss)
+	}
+	if r := c.estimate(now.Add(2*time.Second), 0, testRates); r != 0 {
 		t.Errorf("a zero estimate: rank %d, want the lowest", r)
+	}
+	// A stale estimate counts for nothing.
+	c = &control{rank: 1, hold: holdMin}
+	c.estimate(at, 0, testRates[:1])
+	if !c.carries(at.Add(rembFresh+time.Second), 1<<40) {
+		t.Errorf("a stale estimate still limits")
 	}
 }
 
@@ -248,3 +261,46 @@ func (p *payloadWriter) WriteRTP(h *rtp.Header, b []byte) (int, error) {
 func (p *payloadWriter) Write(b []byte) (int, error) { return len(b), nil }
 
 var _ = webrtc.RTPCodecTypeVideo
+
+// TestResendBudget: a viewer that NACKs without end gets each packet at
+// most resendTimes times, and resends within their share of what it was
+// sent.
+func TestResendBudget(t *testing.T) {
+	m, _ := newMetrics(nil)
+	f, tr := testFeed(vp8Codec, m, time.Now, time.Second)
+	w := &captureWriter{}
+	d := newDownTrack(f, tr, layerAuto, vp8Codec, "s", m)
+	d.w, d.ssrc, d.pt = w, 1, 96
+	d.started.Store(true)
+	for i := 0; i < 200; i++ {
+		tr.ingest(1, testPacket(uint16(i), i == 0), time.Now().UnixNano())
+	}
+	d.drain()
+	sent := len(w.seqs)
+	first := w.seqs[0]
+	for round := 0; round < 5; round++ {
+		d.queueNack(first)
+		d.drain()
+	}
+	if got := len(w.seqs) - sent; got != resendTimes {
+		t.Errorf("one packet NACKed 5 times was resent %d times, want %d", got, resendTimes)
+	}
+	// NACK everything, again and again: resends stay within their share.
+	before := len(w.seqs)
+	for round := 0; round < 10; round++ {
+		for _, seq := range w.seqs[1:sent] {
+			d.queueNack(seq)
+			if d.nn == len(d.nacks) {
+				d.drain()
+			}
+		}
+		d.drain()
+	}
+	resent := len(w.seqs) - before + resendTimes
+	if limit := sent/resendShare + 1; resent > limit {
+		t.Errorf("resent %d packets after %d sent, want at most %d", resent, sent, limit)
+	}
+	if resent == 0 {
+		t.Errorf("nothing resent")
+	}
+}

@@ -230,9 +230,18 @@ func (t *relayTrack) measure(now int64, n int) {
 		t.winStart = now
 	}
 	t.winBytes += int64(n)
-	if d := now - t.winStart; d >= int64(rateWindow) {
+	// The first measure comes sooner: until it does, layers rank by slot.
+	window := int64(rateWindow)
+	first := t.rate.Load() == 0
+	if first {
+		window /= 4
+	}
+	if d := now - t.winStart; d >= window {
 		t.rate.Store(t.winBytes * 8 * int64(time.Second) / d)
 		t.winStart, t.winBytes = now, 0
+		if first {
+			t.ranks.Add(1)
+		}
 		if t.feed != nil {
 			t.feed.checkIdle(now)
 		}

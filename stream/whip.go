@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v3"
 
 	"github.com/livecart/livecart/api"
@@ -56,8 +58,10 @@ type publisher struct {
 	mu      sync.Mutex
 	closed  bool
 	claimed map[layerKey]bool
-	wg      sync.WaitGroup
-	once    sync.Once
+	// layersUp counts the simulcast layers that arrived.
+	layersUp int
+	wg       sync.WaitGroup
+	once     sync.Once
 }
 
 // layerKey names one layer of one kind.
@@ -379,31 +383,38 @@ func (p *publisher) gone() {
 // read forwards one publisher track into t until the connection closes.
 func (p *publisher) read(t *relayTrack, tr *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
 	// Receiver RTCP (sender reports) must be drained for the interceptors.
+	// A simulcast layer's is read once every layer has arrived: pion
+	// copies all of a receiver's layers to read one, while it sets up
+	// those that arrive later.
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return
 	}
-	p.wg.Add(1)
+	var drain []func() ([]rtcp.Packet, interceptor.Attributes, error)
+	if rid := tr.RID(); rid == "" {
+		drain = append(drain, rcv.ReadRTCP)
+	} else if p.layersUp++; p.layersUp == len(p.rids) {
+		for _, rid := range p.rids {
+			drain = append(drain, func() ([]rtcp.Packet, interceptor.Attributes, error) { return rcv.ReadSimulcastRTCP(rid) })
+		}
+	}
+	p.wg.Add(len(drain))
 	stream := ""
 	if p.room != nil {
 		stream = p.room.id
 	}
 	p.mu.Unlock()
-	go func() {
-		defer p.wg.Done()
-		for {
-			var err error
-			if rid := tr.RID(); rid != "" {
-				_, _, err = rcv.ReadSimulcastRTCP(rid)
-			} else {
-				_, _, err = rcv.ReadRTCP()
+	for _, read := range drain {
+		go func() {
+			defer p.wg.Done()
+			for {
+				if _, _, err := read(); err != nil {
+					return
+				}
 			}
-			if err != nil {
-				return
-			}
-		}
-	}()
+		}()
+	}
 
 	t.setSource(p.session, &source{write: p.pc.WriteRTCP, ssrc: uint32(tr.SSRC())})
 	// OBS and browsers may drop their first frames: ask for a keyframe now
