@@ -176,15 +176,16 @@ func (m layerMode) rankOf(n, auto int) int {
 // Layer choice for viewers in automatic mode. A viewer starts on the lowest
 // layer, the one that is safe without feedback. It goes down one layer at
 // once when its receiver reports show heavy loss, and to the highest layer
-// its bandwidth estimate (REMB) carries when that estimate falls below the
-// layer it plays; it goes up one layer only after its reports have been
-// clean for the hold time, while a fresh estimate, if any, carries the
-// layer it plays. (A receiver's estimate follows what it receives, about
-// 1.5 to 2 times it on a clear link: it tells congestion, but it cannot
-// vouch for a layer four times larger.) Loss on a layer that had held sets
-// the hold to holdLoss (the link got thinner: probe again later, not at
-// once); going down right after a climb (a failed probe) doubles it, up to
-// holdMax; a climb that holds brings it back to holdMin.
+// its bandwidth estimate (REMB) carries when that estimate falls under half
+// the rate of the layer it plays; it goes up one layer only after its
+// reports have been clean for the hold time. (A browser's estimate
+// follows what it receives, from about 0.9 to 2 times it on a clear link,
+// and starts low: it tells congestion when it collapses, but it cannot
+// vouch for a layer four times larger, so climbs go by loss alone.) Loss
+// on a layer that had held sets the hold to holdLoss (the link got
+// thinner: probe again later, not at once); going down right after a
+// climb (a failed probe) doubles it, up to holdMax; a climb that holds
+// brings it back to holdMin.
 const (
 	lossDown    = 26 // of 256: 10 % lost
 	lossClean   = 5  // of 256: 2 % lost
@@ -197,8 +198,9 @@ const (
 	settle = 1500 * time.Millisecond
 	// rembFresh is how long a bandwidth estimate counts.
 	rembFresh = 5 * time.Second
-	// headroom is how much of an estimate a layer may use.
-	headroom = 0.85
+	// rembDown: an estimate under this share of the rate of the layer
+	// played moves the viewer down.
+	rembDown = 0.5
 )
 
 // control is one viewer's automatic layer choice. It is owned by the
@@ -244,7 +246,7 @@ func (c *control) report(now time.Time, fractionLost uint8, rates []int64) int {
 	if !c.upAt.IsZero() && c.downAt.Before(c.upAt) && now.Sub(c.upAt) >= climbProven {
 		c.hold = holdMin // the last climb held
 	}
-	if c.rank < n-1 && now.Sub(c.clean) >= c.hold && now.Sub(c.changed) >= c.hold && c.carries(now, rates[c.rank]) {
+	if c.rank < n-1 && now.Sub(c.clean) >= c.hold && now.Sub(c.changed) >= c.hold {
 		c.rank++
 		c.changed, c.upAt, c.clean = now, now, now
 	}
@@ -281,11 +283,11 @@ func (c *control) down(now time.Time, rank int) {
 	c.changed, c.downAt, c.clean = now, now, time.Time{}
 }
 
-// carries reports whether a fresh estimate, if any, leaves room for a
+// carries reports whether a fresh estimate, if any, does not rule out a
 // layer of rate bits/s.
 func (c *control) carries(now time.Time, rate int64) bool {
 	if c.rembAt.IsZero() || now.Sub(c.rembAt) > rembFresh {
 		return true
 	}
-	return float64(rate) <= c.remb*headroom
+	return float64(rate)*rembDown <= c.remb
 }

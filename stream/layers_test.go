@@ -93,13 +93,16 @@ func TestControlDownFastUpSlowly(t *testing.T) {
 	}
 }
 
-// TestControlEstimate: an estimate below the layer played moves down at
-// once to the layer it carries; an estimate that carries the layer played
-// does not stop clean reports from climbing (a receiver's estimate follows
+// TestControlEstimate: an estimate under half the rate of the layer played
+// moves down at once to the highest layer it does not rule out; estimates
+// do not stop clean reports from climbing (a receiver's estimate follows
 // what it receives), and a climb the next estimate undoes doubles the hold.
 func TestControlEstimate(t *testing.T) {
 	c := &control{rank: 2, hold: holdMin}
 	at := time.Unix(1000, 0)
+	if r := c.estimate(at, 2_000_000, testRates); r != 2 {
+		t.Fatalf("2 Mbit/s estimate on the 2.5 Mbit/s layer: rank %d, want it kept", r)
+	}
 	if r := c.estimate(at, 1_000_000, testRates); r != 1 {
 		t.Fatalf("1 Mbit/s estimate on the 2.5 Mbit/s layer: rank %d, want 1", r)
 	}
@@ -113,7 +116,7 @@ func TestControlEstimate(t *testing.T) {
 		r = c.report(now, 0, testRates)
 	}
 	if r != 2 || now.Sub(at) < holdLoss {
-		t.Fatalf("clean reports under an estimate that carries the layer played: rank %d after %v, want 2 after at least %v", r, now.Sub(at), holdLoss)
+		t.Fatalf("clean reports under an estimate: rank %d after %v, want 2 after at least %v", r, now.Sub(at), holdLoss)
 	}
 	if r := c.estimate(now.Add(time.Second), 1_000_000, testRates); r != 1 || c.hold != 2*holdLoss {
 		t.Errorf("the estimate after the climb: rank %d hold %v, want 1 and %v", r, c.hold, 2*holdLoss)

@@ -519,8 +519,9 @@ func TestSimulcastEstimate(t *testing.T) {
 	video, _ := v.snapshot()
 	ssrc := video[0].ssrc
 
-	// The low layer is about 130 kbit/s and the medium one 260: an
-	// estimate of 200 kbit/s carries only the low one.
+	// The low layer is about 130 kbit/s, the medium one 260 and the high
+	// one 520: an estimate of 100 kbit/s is under half the rate of the
+	// medium and high ones, not of the low one.
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -529,7 +530,7 @@ func TestSimulcastEstimate(t *testing.T) {
 		tick := time.NewTicker(200 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			_ = v.pc.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: 200_000, SSRCs: []uint32{ssrc}}})
+			_ = v.pc.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: 100_000, SSRCs: []uint32{ssrc}}})
 			select {
 			case <-stop:
 				return
