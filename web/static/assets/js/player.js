@@ -27,6 +27,7 @@ export class WhepPlayer {
     this.mayConnect = mayConnect;
     this.pc = null;
     this.location = null;
+    this.layerURL = null;
     this.iceServers = [];
     this.attempt = 0;
     this.timer = 0;
@@ -82,6 +83,7 @@ export class WhepPlayer {
     clearInterval(this.watchTimer);
     if (bye) hangUp(this.location);
     this.location = null;
+    this.layerURL = null;
     if (this.pc) {
       this.pc.ontrack = this.pc.onconnectionstatechange = null;
       this.pc.close();
@@ -151,6 +153,7 @@ export class WhepPlayer {
         return;
       }
       this.location = r.location;
+      this.layerURL = r.layerURL;
       if (r.iceServers.length) {
         this.iceServers = r.iceServers;
         useIceServers(pc, r.iceServers);

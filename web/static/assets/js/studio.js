@@ -1,6 +1,7 @@
-// /studio/{id}: the host. Go live from the camera (WHIP) or copy the WHIP URL
-// and token for OBS; while live, how long the show has run and the stream's
-// health; End show (only while live); the lineup with Pin/Unpin and flash
+// /studio/{id}: the host. Go live from the camera (WHIP), in three qualities
+// (simulcast) where the browser can, or copy the WHIP URL and token for OBS;
+// while live, how long the show has run and the stream's health; End show
+// (only while live); the lineup with Pin/Unpin and flash
 // prices; live coupons; the show's funnel; live orders and revenue in the
 // lineup's currency; viewers; questions to answer (answered ones folded
 // away below).
@@ -40,6 +41,82 @@ const liveSince = {
     }
   },
 };
+
+// SIMULCAST are the layers the studio sends with simulcast: the camera at a
+// quarter, a half and its full size (180×320, 360×640 and 720×1280 of
+// CAMERA). The server ranks them by picture size, so the rids are only
+// names.
+const SIMULCAST = [
+  { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: "f", scaleResolutionDownBy: 1, maxBitrate: 2_500_000 },
+];
+
+// SIMULCAST_CODECS are the video codecs livecart relays in layers, in the
+// order the studio prefers them (the server takes the first it has).
+const SIMULCAST_CODECS = ["video/VP8", "video/H264"];
+
+// canSimulcast reports whether this browser can send the layers: one of
+// SIMULCAST_CODECS, and transceivers (which carry the encodings).
+function canSimulcast() {
+  const codecs = globalThis.RTCRtpSender?.getCapabilities?.("video")?.codecs || [];
+  return "RTCRtpTransceiver" in globalThis && codecs.some((c) => SIMULCAST_CODECS.includes(c.mimeType));
+}
+
+// simulcastCodecs orders codecs (RTCRtpCodec) for simulcast: VP8, then
+// H264, then what is not a picture codec (rtx, red, ulpfec); VP9, AV1 and
+// the others are left out.
+function simulcastCodecs(codecs) {
+  const rank = (c) => {
+    const i = SIMULCAST_CODECS.indexOf(c.mimeType);
+    return i >= 0 ? i : SIMULCAST_CODECS.length;
+  };
+  const picture = /^video\/(VP8|VP9|AV1|H264|H265)$/i;
+  return codecs.filter((c) => rank(c) < SIMULCAST_CODECS.length || !picture.test(c.mimeType)).sort((a, b) => rank(a) - rank(b));
+}
+
+// CAMERA is what the studio asks of the camera: a phone's portrait picture
+// at 720×1280. Browsers send as many simulcast layers as a picture's size
+// allows, counted in pixels: 720p, in either orientation, makes three.
+const CAMERA = { facingMode: "user", width: { ideal: 720 }, height: { ideal: 1280 }, frameRate: { ideal: 30 } };
+
+// StudioPublisher is the WHIP publisher with simulcast as an option:
+// while layers is set, the camera's video goes out in those encodings,
+// with the codecs simulcastCodecs prefers. WhipPublisher adds one
+// transceiver per track itself: the layers are added to the video's as
+// each new peer connection is set, before its offer is made.
+class StudioPublisher extends WhipPublisher {
+  layers = null;
+
+  // pc is kept in _pc, a plain property: WhipPublisher's constructor sets
+  // pc before this class's own fields exist.
+  get pc() {
+    return this._pc ?? null;
+  }
+
+  set pc(pc) {
+    this._pc = pc;
+    if (pc && this.layers) sendLayers(pc, this.layers);
+  }
+}
+
+// sendLayers makes pc's video transceivers send layers (sendEncodings).
+function sendLayers(pc, layers) {
+  const add = pc.addTransceiver.bind(pc);
+  pc.addTransceiver = (trackOrKind, init = {}) => {
+    const kind = typeof trackOrKind === "string" ? trackOrKind : trackOrKind.kind;
+    if (kind !== "video") return add(trackOrKind, init);
+    const t = add(trackOrKind, { ...init, sendEncodings: layers.map((l) => ({ ...l })) });
+    try {
+      const codecs = RTCRtpSender.getCapabilities("video")?.codecs;
+      if (codecs && t.setCodecPreferences) t.setCodecPreferences(simulcastCodecs(codecs));
+    } catch (err) {
+      // The browser's own order: VP8 comes first in those that simulcast.
+      console.warn("studio: simulcast codec order not applied:", err.message || err);
+    }
+    return t;
+  };
+}
 
 const page = await staffPage();
 if (page) start(page);
@@ -151,7 +228,12 @@ function start({ id, api, stream }) {
   let camera = null;
   const preview = tid("preview");
   const state = tid("publish-state");
-  const publisher = new WhipPublisher({
+  const simulcast = tid("simulcast");
+  const simulcastOK = canSimulcast();
+  simulcast.checked = simulcastOK;
+  simulcast.disabled = !simulcastOK;
+  if (!simulcastOK) setText(tid("simulcast-note"), "This browser cannot send several qualities: the show goes out in one.");
+  const publisher = new StudioPublisher({
     endpoint: whipURL,
     token: api.token,
     onState: (s, detail) => {
@@ -159,6 +241,8 @@ function start({ id, api, stream }) {
       setText(state, { connecting: "Connecting…", live: "● LIVE", reconnecting: "Reconnecting…", stopped: camera ? "Camera on" : "Camera off", error: `Could not go live: ${detail}` }[s] || s);
       tid("go-live").hidden = s === "live" || s === "connecting" || s === "reconnecting";
       tid("stop-live").hidden = !tid("go-live").hidden;
+      // The layers are chosen as the show goes live.
+      simulcast.disabled = !simulcastOK || tid("go-live").hidden;
       if (s === "error") toast(`Could not go live: ${detail}`, "error");
       health.read();
     },
@@ -170,7 +254,7 @@ function start({ id, api, stream }) {
     if (camera) return camera;
     try {
       camera = await navigator.mediaDevices.getUserMedia({
-        video: { facingMode: "user", width: { ideal: 720 }, height: { ideal: 1280 }, frameRate: { ideal: 30 } },
+        video: CAMERA,
         audio: { echoCancellation: true, noiseSuppression: true },
       });
     } catch (err) {
@@ -190,7 +274,10 @@ function start({ id, api, stream }) {
   tid("camera-start").addEventListener("click", startCamera);
   tid("go-live").addEventListener("click", async () => {
     const s = await startCamera();
-    if (s) publisher.start(s);
+    if (!s) return;
+    publisher.layers = simulcast.checked && simulcastOK ? SIMULCAST : null;
+    body.dataset.simulcast = publisher.layers ? "on" : "off";
+    publisher.start(s);
   });
   tid("stop-live").addEventListener("click", () => publisher.stop());
 

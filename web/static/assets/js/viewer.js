@@ -3,8 +3,9 @@
 // room says live; "the host is reconnecting" when the picture stops; no
 // card to buy from once the show has ended), the pinned card with its
 // variants, one-tap Buy and the waitlist, live coupons and waitlist offers,
-// the lineup, the video's shape, and the room messages all of these follow.
-// Each page adds what only it shows (chat, cart, bag, …) on viewer.room.
+// the lineup, the video's shape, the video's quality (the simulcast layer
+// played), and the room messages all of these follow. Each page adds what
+// only it shows (chat, cart, bag, …) on viewer.room.
 
 import { ProductCard } from "./card.js";
 import { Catalog } from "./catalog.js";
@@ -43,6 +44,18 @@ export const VIEW_TEXT = {
 // shapeOf is "landscape" for a picture wider than tall, else "portrait".
 export const shapeOf = (w, h) => (w > 0 && h > 0 && w > h ? "landscape" : "portrait");
 
+// LAYERS are the qualities a viewer may ask for: "auto" lets the server
+// choose from the connection's reports (it starts low and climbs); the
+// others pin a simulcast layer of a publisher that sends several.
+export const LAYERS = ["auto", "high", "medium", "low"];
+
+// withLayer returns the WHEP endpoint asking for layer on a new session
+// (?layer=); "auto", the server's default, leaves it as it is.
+export function withLayer(endpoint, layer) {
+  if (layer === "auto") return endpoint;
+  return `${endpoint}${endpoint.includes("?") ? "&" : "?"}layer=${encodeURIComponent(layer)}`;
+}
+
 // Viewer is one show as a viewer follows it: built by a page, which
 // registers its own room handlers on viewer.room and calls load() then
 // begin(). The page's callbacks in `on` run on every change they name.
@@ -55,11 +68,16 @@ export class Viewer {
   // stream view applied), view(view) (each change of what the viewer
   // sees), shape(shape, ratio), order(order, sku), play() (the first
   // picture), room(state) (the room connection's state), player(state)
-  // (each change of the player's state).
-  constructor({ api, streamId, base = document.baseURI, video, cardEl, couponsEl, offersEl, signIn, say, onUnauthorized = () => {}, onAdd = () => {}, on = {} }) {
+  // (each change of the player's state). quality is the page's quality
+  // picker ([data-testid=quality], found beside the video when not
+  // given; none in the embed): buttons with data-layer.
+  constructor({ api, streamId, base = document.baseURI, video, cardEl, couponsEl, offersEl, quality, signIn, say, onUnauthorized = () => {}, onAdd = () => {}, on = {} }) {
     this.api = api;
     this.streamId = streamId;
     this.video = video;
+    this.whep = api.url(streamPath(streamId, "/whep"));
+    this.layer = "auto";
+    this.layerSeq = 0;
     this.say = say;
     this.on = { stream() {}, view() {}, shape() {}, order() {}, play() {}, room() {}, player() {}, ...on };
     this.status = "";
@@ -85,7 +103,7 @@ export class Viewer {
       onOrder: (order, sku) => this.on.order(order, sku),
     });
     this.player = new WhepPlayer({
-      endpoint: api.url(streamPath(streamId, "/whep")),
+      endpoint: this.whep,
       video,
       // After a failure the stream may have gone offline or ended, and
       // the room not said so yet: ask the API before offering again.
@@ -102,6 +120,12 @@ export class Viewer {
         this.update();
       },
     });
+    this.quality = quality ?? video.getRootNode().querySelector?.('[data-testid="quality"]') ?? null;
+    this.quality?.addEventListener("click", (e) => {
+      const b = e.target.closest?.("button[data-layer]");
+      if (b) this.setLayer(b.dataset.layer);
+    });
+    this.showLayer();
     video.addEventListener("resize", () => this.on.shape(shapeOf(video.videoWidth, video.videoHeight), video.videoWidth / video.videoHeight || 0));
     this.room = new Room(api, streamId, { onState: (s) => this.on.room(s) });
     this.room
@@ -122,6 +146,65 @@ export class Viewer {
         if (this.stream) this.stream.viewers = m.count;
       })
       .on("stream", (m) => this.setStatus(m.status));
+  }
+
+  // setLayer asks for the video quality layer ("auto", "high", "medium",
+  // "low"): on the playing session through its layer resource (same peer
+  // connection, switched at the layer's next keyframe), and on every new
+  // session from then on (?layer=). A refused or failed request leaves
+  // the quality as it was; it is logged, not shown.
+  async setLayer(layer) {
+    if (!LAYERS.includes(layer)) return;
+    const seq = ++this.layerSeq;
+    const url = this.layerURL();
+    if (!url) {
+      // No session: the next offer asks for it.
+      this.useLayer(layer);
+      return;
+    }
+    this.quality?.setAttribute("aria-busy", "true");
+    try {
+      const res = await fetch(url, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ layer }),
+        credentials: "omit",
+        cache: "no-store",
+      });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      const s = await res.json().catch(() => ({}));
+      if (seq === this.layerSeq) this.useLayer(LAYERS.includes(s.layer) ? s.layer : layer, s.layers);
+    } catch (err) {
+      console.warn(`livecart: the video quality stays ${this.layer}: asking for ${layer} failed (${err.message || err})`);
+    } finally {
+      if (seq === this.layerSeq) this.quality?.removeAttribute("aria-busy");
+    }
+  }
+
+  // layerURL is the playing session's layer resource, or null without a
+  // session: the one the WHEP answer names (Link rel
+  // urn:ietf:params:whep:ext:core:layer), else the session's URL +
+  // "/layer", where livecart serves it.
+  layerURL() {
+    if (!this.player.location) return null;
+    return this.player.layerURL ?? `${this.player.location}/layer`;
+  }
+
+  // useLayer makes layer the viewer's quality: shown on the picker and
+  // the video (data-layer; data-layers, the stream's layer count, once
+  // the server said it), and asked for by the player's next offers.
+  useLayer(layer, layers) {
+    this.layer = layer;
+    this.player.endpoint = withLayer(this.whep, layer);
+    if (Number.isInteger(layers)) this.video.dataset.layers = String(layers);
+    this.showLayer();
+  }
+
+  showLayer() {
+    this.video.dataset.layer = this.layer;
+    for (const b of this.quality?.querySelectorAll("button[data-layer]") ?? []) {
+      b.setAttribute("aria-pressed", String(b.dataset.layer === this.layer));
+    }
   }
 
   // pin shows the pinned card; an ended show has none to buy from.

@@ -71,7 +71,12 @@ export class SignalError extends Error {
   }
 }
 
-// exchange POSTs the offer and returns {answer, location, iceServers}.
+// LAYER_REL names a WHEP session's layer resource in a Link header.
+export const LAYER_REL = "urn:ietf:params:whep:ext:core:layer";
+
+// exchange POSTs the offer and returns {answer, location, iceServers,
+// layerURL} (layerURL: the session's layer resource, null when the
+// answer names none).
 export async function exchange(endpoint, sdp, token) {
   const headers = { "Content-Type": "application/sdp", Accept: "application/sdp" };
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -93,12 +98,15 @@ export async function exchange(endpoint, sdp, token) {
     throw new SignalError(res.status, code, detail);
   }
   const loc = res.headers.get("Location");
+  // endpoint may be root-relative ("/api/…" on livecart's own pages): a
+  // URL needs an absolute base.
+  const base = new URL(endpoint, location.href);
+  const layer = parseLinks(res.headers.get("Link")).find((l) => l.rel.split(/\s+/).includes(LAYER_REL));
   return {
     answer: await res.text(),
-    // endpoint may be root-relative ("/api/…" on livecart's own pages): a
-    // URL needs an absolute base.
-    location: loc ? new URL(loc, new URL(endpoint, location.href)).href : null,
+    location: loc ? new URL(loc, base).href : null,
     iceServers: iceServersFromLinks(res.headers.get("Link")),
+    layerURL: layer ? new URL(layer.url, base).href : null,
   };
 }
 
