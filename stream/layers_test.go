@@ -5,9 +5,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/pion/rtp"
-	"github.com/pion/webrtc/v3"
 )
 
 var testRates = []int64{150_000, 600_000, 2_500_000}
@@ -209,7 +206,7 @@ func layeredFeed(t *testing.T, m *metrics, n int) (*feed, []*relayTrack) {
 func TestNackAcrossSwitch(t *testing.T) {
 	m, _ := newMetrics(nil)
 	f, ts := layeredFeed(t, m, 2)
-	w := &payloadWriter{}
+	w := &captureWriter{}
 	d := newDownTrack(f, ts[0], layerLow, vp8Codec, "s", m)
 	d.w, d.ssrc, d.pt = w, 9, 96
 	d.started.Store(true)
@@ -248,22 +245,6 @@ func TestNackAcrossSwitch(t *testing.T) {
 		t.Errorf("switches: %d, want 1", d.switches.Load())
 	}
 }
-
-// payloadWriter records sequence numbers and the last payload byte.
-type payloadWriter struct {
-	seqs []uint16
-	tags []byte
-}
-
-func (p *payloadWriter) WriteRTP(h *rtp.Header, b []byte) (int, error) {
-	p.seqs = append(p.seqs, h.SequenceNumber)
-	p.tags = append(p.tags, b[len(b)-1])
-	return len(b), nil
-}
-
-func (p *payloadWriter) Write(b []byte) (int, error) { return len(b), nil }
-
-var _ = webrtc.RTPCodecTypeVideo
 
 // TestResendBudget: a viewer that NACKs without end gets each packet at
 // most resendTimes times, and resends within their share of what it was

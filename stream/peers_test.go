@@ -19,9 +19,10 @@ import (
 	"github.com/pion/webrtc/v3"
 )
 
-// clientAPI builds a pion API for test peers on loopback. codecs nil
-// registers pion's defaults (a browser-like viewer).
-func clientAPI(tb testing.TB, codecs []webrtc.RTPCodecParameters) *webrtc.API {
+// clientAPI builds a pion API for test peers on loopback, with the video
+// header extensions named. codecs nil registers pion's defaults (a
+// browser-like viewer).
+func clientAPI(tb testing.TB, codecs []webrtc.RTPCodecParameters, videoExtensions ...string) *webrtc.API {
 	tb.Helper()
 	m := &webrtc.MediaEngine{}
 	if codecs == nil {
@@ -31,6 +32,11 @@ func clientAPI(tb testing.TB, codecs []webrtc.RTPCodecParameters) *webrtc.API {
 	}
 	for _, c := range codecs {
 		if err := m.RegisterCodec(c, kindOf(c.MimeType)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	for _, uri := range videoExtensions {
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: uri}, webrtc.RTPCodecTypeVideo); err != nil {
 			tb.Fatal(err)
 		}
 	}

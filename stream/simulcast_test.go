@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
@@ -57,36 +56,11 @@ type simPublisher struct {
 	once     sync.Once
 }
 
-func simulcastAPI(tb testing.TB) *webrtc.API {
-	tb.Helper()
-	m := &webrtc.MediaEngine{}
-	for _, c := range []webrtc.RTPCodecParameters{vp8Codec, opusCodec} {
-		if err := m.RegisterCodec(c, kindOf(c.MimeType)); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	for _, uri := range []string{sdp.SDESMidURI, sdp.SDESRTPStreamIDURI} {
-		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: uri}, webrtc.RTPCodecTypeVideo); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	reg := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
-		tb.Fatal(err)
-	}
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetICEMulticastDNSMode(0)
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
-}
-
 // simulcastOffer returns a pion peer's complete simulcast offer for
 // layers, and the peer with its tracks (the caller closes the peer).
 func simulcastOffer(tb testing.TB, layers []simLayer) (*webrtc.PeerConnection, *webrtc.RTPSender, []*webrtc.TrackLocalStaticRTP, *webrtc.TrackLocalStaticRTP, string) {
 	tb.Helper()
-	pc, err := simulcastAPI(tb).NewPeerConnection(webrtc.Configuration{})
+	pc, err := clientAPI(tb, []webrtc.RTPCodecParameters{vp8Codec, opusCodec}, sdp.SDESMidURI, sdp.SDESRTPStreamIDURI).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -192,15 +192,18 @@ func testFeed(c webrtc.RTPCodecParameters, m *metrics, now func() time.Time, pli
 	return f, ts[0]
 }
 
-// captureWriter is a webrtc.TrackLocalWriter that records what it is given.
+// captureWriter is a webrtc.TrackLocalWriter that records what it is
+// given: sequence numbers and each payload's last byte (a tag).
 type captureWriter struct {
 	seqs []uint16
+	tags []byte
 	ssrc uint32
 	pt   uint8
 }
 
 func (c *captureWriter) WriteRTP(h *rtp.Header, p []byte) (int, error) {
 	c.seqs = append(c.seqs, h.SequenceNumber)
+	c.tags = append(c.tags, p[len(p)-1])
 	c.ssrc, c.pt = h.SSRC, h.PayloadType
 	return len(p), nil
 }

@@ -37,8 +37,9 @@ func openSized(tb testing.TB, b *browsertest.Browser, name string, sz size, url 
 	return tab
 }
 
-// sizedTab opens a tab of the given size on url.
-func sizedTab(tb testing.TB, b *browsertest.Browser, name string, sz size, url string) *browsertest.Tab {
+// sizedTab opens a tab of the given size on url; the scripts given run in
+// the page before its own.
+func sizedTab(tb testing.TB, b *browsertest.Browser, name string, sz size, url string, scripts ...string) *browsertest.Tab {
 	tb.Helper()
 	tab := b.NewTab(tb, browsertest.Named(name+"-"+sz.name))
 	ctx, cancel := context.WithTimeout(tab.Context(), tab.Timeout)
@@ -47,8 +48,15 @@ func sizedTab(tb testing.TB, b *browsertest.Browser, name string, sz size, url s
 	if sz.width > sz.height {
 		orientation = chromedp.EmulateLandscape
 	}
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(sz.width, sz.height, orientation)); err != nil {
-		tb.Fatalf("%s: %s viewport: %v", name, sz.name, err)
+	actions := []chromedp.Action[chromedp.Void]{chromedp.EmulateViewport(sz.width, sz.height, orientation)}
+	for _, src := range scripts {
+		actions = append(actions, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: src})
+			return err
+		}))
+	}
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		tb.Fatalf("%s: %s viewport and scripts: %v", name, sz.name, err)
 	}
 	tab.Navigate(url)
 	return tab

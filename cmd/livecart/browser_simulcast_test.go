@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"regexp"
 	"slices"
@@ -9,10 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/page"
-	"github.com/chromedp/chromedp"
 
 	"github.com/livecart/livecart/auth"
 	"github.com/livecart/livecart/web/browsertest"
@@ -33,26 +28,11 @@ const pcSpy = `(() => {
   };
 })();`
 
-// spiedTab is sizedTab with pcSpy in the page before it loads.
+// spiedTab opens a tab of the given size on one of livecart's pages with
+// pcSpy in it, and waits for the page to start.
 func spiedTab(tb testing.TB, b *browsertest.Browser, name string, sz size, url string) *browsertest.Tab {
 	tb.Helper()
-	tab := b.NewTab(tb, browsertest.Named(name+"-"+sz.name))
-	ctx, cancel := context.WithTimeout(tab.Context(), tab.Timeout)
-	defer cancel()
-	orientation := chromedp.EmulatePortrait
-	if sz.width > sz.height {
-		orientation = chromedp.EmulateLandscape
-	}
-	if err := chromedp.Do(ctx,
-		chromedp.EmulateViewport(sz.width, sz.height, orientation),
-		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: pcSpy})
-			return err
-		}),
-	); err != nil {
-		tb.Fatalf("%s: viewport and RTCPeerConnection spy: %v", name, err)
-	}
-	tab.Navigate(url)
+	tab := sizedTab(tb, b, name, sz, url, pcSpy)
 	tab.WaitFunc(`document.body.dataset.ready === "true"`, name+" ready")
 	return tab
 }
