@@ -181,16 +181,16 @@ func (m layerMode) rankOf(n, auto int) int {
 // reports have been clean for the hold time. (A browser's estimate
 // follows what it receives, from about 0.9 to 2 times it on a clear link,
 // and starts low: it tells congestion when it collapses, but it cannot
-// vouch for a layer four times larger, so climbs go by loss alone.) Loss
-// on a layer that had held sets the hold to holdLoss (the link got
-// thinner: probe again later, not at once); going down right after a
-// climb (a failed probe) doubles it, up to holdMax; a climb that holds
-// brings it back to holdMin.
+// vouch for a layer four times larger, so climbs go by loss alone.) Going
+// down sets the hold to at least holdLoss (the link got thinner: probe
+// again later, not at once); going down right after a climb (a failed
+// probe) doubles it, up to holdMax; a climb that holds brings it back to
+// holdMin.
 const (
 	lossDown    = 26 // of 256: 10 % lost
 	lossClean   = 5  // of 256: 2 % lost
 	holdMin     = 2 * time.Second
-	holdLoss    = 4 * time.Second
+	holdLoss    = 8 * time.Second
 	holdMax     = 16 * time.Second
 	climbProven = 4 * time.Second // a climb that held this long worked
 	// settle is how long after a switch down reports are ignored: they
@@ -275,7 +275,7 @@ func (c *control) estimate(now time.Time, bps float64, rates []int64) int {
 // at least holdLoss otherwise.
 func (c *control) down(now time.Time, rank int) {
 	if now.Sub(c.upAt) < climbProven {
-		c.hold = min(2*c.hold, holdMax)
+		c.hold = min(max(2*c.hold, holdLoss), holdMax)
 	} else {
 		c.hold = max(c.hold, holdLoss)
 	}

@@ -514,7 +514,7 @@ func TestSimulcastEstimate(t *testing.T) {
 	}()
 	receivesOnly(t, v, 'L', "the viewer goes down to the layer its estimate carries")
 	before := len(videoTags(v))
-	time.Sleep(3 * holdLoss) // long enough for several climbs without the estimate
+	time.Sleep(holdLoss + 2*holdMin) // long enough for a climb or two without the estimate
 	tags := videoTags(v)[before:]
 	if n := len(tags) - bytes.Count(tags, []byte{'L'}); n*4 > len(tags) {
 		t.Errorf("under a low estimate %d of %d packets were of higher layers: %q", n, len(tags), tags)
