@@ -479,10 +479,10 @@ func TestSimulcastBadOffers(t *testing.T) {
 }
 
 // TestSimulcastEstimate: an automatic viewer whose bandwidth estimate
-// (REMB) falls below the layer it plays leaves it at once for the layer the
-// estimate carries; while the estimate stays low, the climbs that clean
-// reports allow are undone and spaced further and further apart; once it
-// stops, the viewer climbs back.
+// (REMB) falls under half the rate of the layer it plays leaves it at once
+// for the layer the estimate allows; while the estimate stays low, the
+// climbs that clean reports allow are undone and spaced apart. (Climbing
+// back after it, hold by hold, is TestControlDownFastUpSlowly's.)
 func TestSimulcastEstimate(t *testing.T) {
 	r := mustRelay(t, nil)
 	r.stream(t, "sim", "host1")
@@ -521,7 +521,6 @@ func TestSimulcastEstimate(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
-	receivesOnly(t, v, 'H', "the viewer climbs back once the estimate stops")
 	checkOneTrack(t, v)
 }
 
