@@ -131,7 +131,11 @@ func runWHEP(ctx context.Context, args []string, stdout io.Writer) error {
 			case <-ctx.Done():
 				return
 			}
-			v, err := watch(ctx, links[i])
+			var link *capLink // none without --cap
+			if links != nil {
+				link = links[i]
+			}
+			v, err := watch(ctx, link)
 			if err != nil {
 				failed.Add(1)
 				fmt.Fprintf(os.Stderr, "viewer %d: %v\n", i, err)
