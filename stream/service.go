@@ -222,7 +222,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("stream: media UDP port: %w", err)
 	}
 	sizeReceiveBuffer(cfg.Log, udp)
-	mux := webrtc.NewICEUDPMux(nil, udp)
+	mux := webrtc.NewICEUDPMux(nil, parallelSends(udp))
 	loopback := cfg.UDPHost != "" && net.ParseIP(cfg.UDPHost).IsLoopback()
 	eng, err := newEngines(mux, cfg.PublicIP, loopback, iceTimeouts{
 		disconnected: cfg.ICEDisconnectedTimeout, failed: cfg.ICEFailedTimeout, keepalive: time.Second,

@@ -11,3 +11,6 @@ import (
 func receiveBuffer(*net.UDPConn) (int, error) {
 	return 0, errors.ErrUnsupported
 }
+
+// parallelSends leaves the media socket as it is outside Linux.
+func parallelSends(c net.PacketConn) net.PacketConn { return c }
