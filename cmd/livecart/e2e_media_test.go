@@ -61,8 +61,10 @@ func TestE2EMedia(t *testing.T) {
 			if !strings.HasPrefix(viewers[i].location, base+"/api/streams/vp8/whep/") {
 				t.Errorf("WHEP Location = %q, want under /api/streams/vp8/whep/", viewers[i].location)
 			}
-			if link := viewers[i].header.Values("Link"); len(link) != 1 || !strings.Contains(link[0], "<stun:stun.example.net:3478>") || !strings.Contains(link[0], `rel="ice-server"`) {
-				t.Errorf("WHEP Link headers = %q, want the configured STUN server as rel=ice-server", link)
+			links := viewers[i].header.Values("Link")
+			if !slices.Contains(links, `<stun:stun.example.net:3478>; rel="ice-server"`) ||
+				!slices.Contains(links, `<`+strings.TrimPrefix(viewers[i].location, base)+`/layer>; rel="urn:ietf:params:whep:ext:core:layer"`) || len(links) != 2 {
+				t.Errorf("WHEP Link headers = %q, want the configured STUN server as rel=ice-server and the session's layer resource", links)
 			}
 		}
 		for _, v := range viewers {
