@@ -67,13 +67,6 @@ func (f *feed) begin(session uint64, n int, mk func(ranks *atomic.Uint64) *relay
 	return cur
 }
 
-// tracks returns every layer track the feed ever had.
-func (f *feed) tracks() []*relayTrack {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.all)
-}
-
 // layerIdle is how long a layer may send nothing before it is left out of
 // the ranking (a publisher short of bandwidth or CPU pauses its top
 // layers).

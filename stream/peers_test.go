@@ -187,31 +187,39 @@ func (p *testPublisher) close() {
 
 func (p *testPublisher) send(video, audio *webrtc.TrackLocalStaticRTP) {
 	defer p.wg.Done()
-	vseq, aseq := uint16(rand.Uint32()), uint16(rand.Uint32())
-	vts, ats := rand.Uint32(), rand.Uint32()
+	vseq, vts := uint16(rand.Uint32()), rand.Uint32()
+	pace(p.done, audio, p.tag, func(frame int) {
+		key := frame == 0 || (p.keyEvery > 0 && frame%p.keyEvery == 0) || p.wantKey.Swap(false)
+		pls := framePayloads(p.codec.MimeType, key, p.tag)
+		for j, pl := range pls {
+			_ = video.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: vseq, Timestamp: vts,
+				Marker: j == len(pls)-1}, Payload: pl})
+			vseq++
+		}
+		vts += 3000
+	})
+}
+
+// pace is a test publisher's clock, until done: 50 Opus packets a second
+// tagged tag, and frame(n) for the n-th video frame, 30 a second.
+func pace(done <-chan struct{}, audio *webrtc.TrackLocalStaticRTP, tag byte, frame func(n int)) {
+	aseq, ats := uint16(rand.Uint32()), rand.Uint32()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for i := 0; ; i++ {
 		select {
-		case <-p.done:
+		case <-done:
 			return
 		case <-tick.C:
 		}
 		if i%2 == 0 {
 			_ = audio.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: aseq, Timestamp: ats, Marker: true},
-				Payload: bytes.Repeat([]byte{p.tag}, 80)})
+				Payload: bytes.Repeat([]byte{tag}, 80)})
 			aseq++
 			ats += 960
 		}
 		if i%3 == 0 {
-			frame := i / 3
-			key := frame == 0 || (p.keyEvery > 0 && frame%p.keyEvery == 0) || p.wantKey.Swap(false)
-			for j, pl := range framePayloads(p.codec.MimeType, key, p.tag) {
-				_ = video.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: vseq, Timestamp: vts,
-					Marker: j == len(framePayloads(p.codec.MimeType, key, p.tag))-1}, Payload: pl})
-				vseq++
-			}
-			vts += 3000
+			frame(i / 3)
 		}
 	}
 }

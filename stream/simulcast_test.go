@@ -170,25 +170,7 @@ func (p *simPublisher) send(tracks []*webrtc.TrackLocalStaticRTP, audio *webrtc.
 	for i := range seqs {
 		seqs[i], tss[i] = uint16(rand.Uint32()), rand.Uint32()
 	}
-	aseq, ats := uint16(rand.Uint32()), rand.Uint32()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for i := 0; ; i++ {
-		select {
-		case <-p.done:
-			return
-		case <-tick.C:
-		}
-		if i%2 == 0 {
-			_ = audio.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: aseq, Timestamp: ats, Marker: true},
-				Payload: bytes.Repeat([]byte{'A'}, 80)})
-			aseq++
-			ats += 960
-		}
-		if i%3 != 0 {
-			continue
-		}
-		frame := i / 3
+	pace(p.done, audio, 'A', func(frame int) {
 		for li, l := range p.layers {
 			if p.paused[li].Load() {
 				continue
@@ -204,7 +186,7 @@ func (p *simPublisher) send(tracks []*webrtc.TrackLocalStaticRTP, audio *webrtc.
 			}
 			tss[li] += 3000
 		}
-	}
+	})
 }
 
 // simPayloads returns the VP8 payloads of one frame of layer l: a keyframe
