@@ -77,6 +77,11 @@ func FuzzOffer(f *testing.F) {
 	for _, seed := range offerSeeds(whip) {
 		f.Add([]byte(seed), true)
 	}
+	// A simulcast offer, and the same with one layer too many.
+	pc, _, _, _, sim := simulcastOffer(f, threeLayers)
+	_ = pc.Close()
+	f.Add([]byte(sim), true)
+	f.Add([]byte(strings.Replace(sim, "a=simulcast:send mid;full;quarter", "a=simulcast:send mid;full;quarter;x\r\na=rid:x send", 1)), true)
 
 	h := r.srv.Config.Handler
 	serve := func(method, path, token string, body []byte) *httptest.ResponseRecorder {
