@@ -78,8 +78,7 @@ func FuzzOffer(f *testing.F) {
 		f.Add([]byte(seed), true)
 	}
 	// A simulcast offer, and the same with one layer too many.
-	pc, _, _, _, sim := simulcastOffer(f, threeLayers)
-	_ = pc.Close()
+	sim := simulcastOffer(f, threeLayers)
 	f.Add([]byte(sim), true)
 	f.Add([]byte(strings.Replace(sim, "a=simulcast:send mid;full;quarter", "a=simulcast:send mid;full;quarter;x\r\na=rid:x send", 1)), true)
 

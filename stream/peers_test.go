@@ -63,8 +63,8 @@ var (
 		SDPFmtpLine: "profile-level-id=42e01f;packetization-mode=1;level-asymmetry-allowed=1"}}
 )
 
-// negotiate completes pc's offer, POSTs it and applies the answer.
-func negotiate(tb testing.TB, pc *webrtc.PeerConnection, url, token string) (location string) {
+// completeOffer sets pc's offer and returns it with every candidate.
+func completeOffer(tb testing.TB, pc *webrtc.PeerConnection) string {
 	tb.Helper()
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
@@ -75,7 +75,13 @@ func negotiate(tb testing.TB, pc *webrtc.PeerConnection, url, token string) (loc
 		tb.Fatal(err)
 	}
 	<-gathered
-	res := doSDP(tb, "POST", url, token, pc.LocalDescription().SDP)
+	return pc.LocalDescription().SDP
+}
+
+// negotiate completes pc's offer, POSTs it and applies the answer.
+func negotiate(tb testing.TB, pc *webrtc.PeerConnection, url, token string) (location string) {
+	tb.Helper()
+	res := doSDP(tb, "POST", url, token, completeOffer(tb, pc))
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	if res.StatusCode != http.StatusCreated {

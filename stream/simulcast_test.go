@@ -56,9 +56,9 @@ type simPublisher struct {
 	once     sync.Once
 }
 
-// simulcastOffer returns a pion peer's complete simulcast offer for
-// layers, and the peer with its tracks (the caller closes the peer).
-func simulcastOffer(tb testing.TB, layers []simLayer) (*webrtc.PeerConnection, *webrtc.RTPSender, []*webrtc.TrackLocalStaticRTP, *webrtc.TrackLocalStaticRTP, string) {
+// simulcastPeer returns a pion peer that sends layers of VP8 and Opus,
+// with its video sender and tracks (the caller closes the peer).
+func simulcastPeer(tb testing.TB, layers []simLayer) (*webrtc.PeerConnection, *webrtc.RTPSender, []*webrtc.TrackLocalStaticRTP, *webrtc.TrackLocalStaticRTP) {
 	tb.Helper()
 	pc, err := clientAPI(tb, []webrtc.RTPCodecParameters{vp8Codec, opusCodec}, sdp.SDESMidURI, sdp.SDESRTPStreamIDURI).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
@@ -85,21 +85,20 @@ func simulcastOffer(tb testing.TB, layers []simLayer) (*webrtc.PeerConnection, *
 	if _, err := pc.AddTransceiverFromTrack(audio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
 		tb.Fatal(err)
 	}
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		tb.Fatal(err)
-	}
-	<-gathered
-	return pc, tx.Sender(), tracks, audio, pc.LocalDescription().SDP
+	return pc, tx.Sender(), tracks, audio
+}
+
+// simulcastOffer returns a pion peer's complete simulcast offer for layers.
+func simulcastOffer(tb testing.TB, layers []simLayer) string {
+	tb.Helper()
+	pc, _, _, _ := simulcastPeer(tb, layers)
+	defer pc.Close()
+	return completeOffer(tb, pc)
 }
 
 func startSimPublisher(tb testing.TB, base, stream, token string, layers []simLayer, keyEvery int) *simPublisher {
 	tb.Helper()
-	pc, sender, tracks, audio, offer := simulcastOffer(tb, layers)
+	pc, sender, tracks, audio := simulcastPeer(tb, layers)
 	p := &simPublisher{pc: pc, layers: layers, keyEvery: keyEvery, done: make(chan struct{}), sender: sender,
 		plis: make([]atomic.Int64, len(layers)), wantKey: make([]atomic.Bool, len(layers)), paused: make([]atomic.Bool, len(layers))}
 	for i, l := range layers {
@@ -120,16 +119,7 @@ func startSimPublisher(tb testing.TB, base, stream, token string, layers []simLa
 			}
 		}()
 	}
-	res := doSDP(tb, "POST", base+"/api/streams/"+stream+"/whip", token, offer)
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode != http.StatusCreated {
-		tb.Fatalf("simulcast WHIP: got %d %s, want 201", res.StatusCode, body)
-	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
-		tb.Fatal(err)
-	}
-	p.location = res.Header.Get("Location")
+	p.location = negotiate(tb, pc, base+"/api/streams/"+stream+"/whip", token)
 	var midID, ridID int
 	for _, e := range sender.GetParameters().HeaderExtensions {
 		switch e.URI {
@@ -419,10 +409,8 @@ func TestSimulcastBadOffers(t *testing.T) {
 	r := mustRelay(t, nil)
 	r.stream(t, "sim", "host1")
 	token := r.token(t, "host1", auth.Host)
-	pc, _, _, _, offer := simulcastOffer(t, threeLayers)
-	pc.Close()
-	four, _, _, _, offer4 := simulcastOffer(t, append(append([]simLayer{}, threeLayers...), simLayer{rid: "tiny", w: 160, h: 90, tag: 'T', packets: 1}))
-	four.Close()
+	offer := simulcastOffer(t, threeLayers)
+	offer4 := simulcastOffer(t, append(append([]simLayer{}, threeLayers...), simLayer{rid: "tiny", w: 160, h: 90, tag: 'T', packets: 1}))
 
 	rid := func(s string) string { return strings.ReplaceAll(s, "a=rid:quarter send", "a=rid:other send") }
 	vp9 := strings.Replace(offer, "m=video 9 UDP/TLS/RTP/SAVPF 96", "m=video 9 UDP/TLS/RTP/SAVPF 96 98", 1)
