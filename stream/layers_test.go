@@ -1,6 +1,8 @@
 package stream
 
 import (
+	"github.com/livecart/livecart/auth"
+	"github.com/pion/webrtc/v3"
 	"math"
 	"sync/atomic"
 	"testing"
@@ -286,5 +288,74 @@ func TestResendBudget(t *testing.T) {
 	}
 	if resent == 0 {
 		t.Errorf("nothing resent")
+	}
+}
+
+// TestAbsSendTimeStamped: a viewer that negotiates abs-send-time gets it
+// on its video, set at the send, which its bandwidth estimate (REMB) needs;
+// audio goes without it.
+func TestAbsSendTimeStamped(t *testing.T) {
+	r := mustRelay(t, nil)
+	r.stream(t, "shop", "host1")
+	startPublisher(t, r.srv.URL, "shop", r.token(t, "host1", auth.Host), vp8Codec, 'A', 30)
+	pc, err := clientAPI(t, nil, absSendTimeURI).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type stamp struct {
+		kind webrtc.RTPCodecType
+		ok   bool
+		skew time.Duration
+	}
+	got := make(chan stamp, 16)
+	pc.OnTrack(func(tr *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
+		id := 0
+		for _, e := range rcv.GetParameters().HeaderExtensions {
+			if e.URI == absSendTimeURI {
+				id = e.ID
+			}
+		}
+		for {
+			pk, _, err := tr.ReadRTP()
+			if err != nil {
+				return
+			}
+			v := pk.Header.GetExtension(uint8(id))
+			s := stamp{kind: tr.Kind(), ok: id != 0 && len(v) == 3}
+			if s.ok {
+				var now [3]byte
+				stampSendTime(&now, time.Now())
+				// 6.18 fixed point, modulo 64 s.
+				d := (int32(uint32(now[0])<<16|uint32(now[1])<<8|uint32(now[2])) - int32(uint32(v[0])<<16|uint32(v[1])<<8|uint32(v[2]))) & 0xffffff
+				s.skew = time.Duration(int64(d) * int64(time.Second) >> 18)
+			}
+			select {
+			case got <- s:
+			default:
+			}
+		}
+	})
+	negotiate(t, pc, r.srv.URL+"/api/streams/shop/whep", "")
+	seen := map[webrtc.RTPCodecType]bool{}
+	deadline := time.After(20 * time.Second)
+	for len(seen) < 2 {
+		select {
+		case s := <-got:
+			seen[s.kind] = true
+			if s.kind == webrtc.RTPCodecTypeVideo && (!s.ok || s.skew > 5*time.Second) {
+				t.Fatalf("video packet without a fresh abs-send-time: %+v", s)
+			}
+			if s.kind == webrtc.RTPCodecTypeAudio && s.ok {
+				t.Fatalf("audio packet with abs-send-time")
+			}
+		case <-deadline:
+			t.Fatalf("timed out; saw %v", seen)
+		}
 	}
 }
