@@ -208,10 +208,7 @@ func layeredFeed(t *testing.T, m *metrics, n int) (*feed, []*relayTrack) {
 func TestNackAcrossSwitch(t *testing.T) {
 	m, _ := newMetrics(nil)
 	f, ts := layeredFeed(t, m, 2)
-	w := &captureWriter{}
-	d := newDownTrack(f, ts[0], layerLow, vp8Codec, "s", m)
-	d.w, d.ssrc, d.pt = w, 9, 96
-	d.started.Store(true)
+	d, w := capturedDown(f, ts[0], layerLow, m, 9, 96)
 	d.listen(ts[0])
 	now := time.Now().UnixNano()
 	pkt := func(seq uint16, key bool, tag byte) []byte {
@@ -254,10 +251,7 @@ func TestNackAcrossSwitch(t *testing.T) {
 func TestResendBudget(t *testing.T) {
 	m, _ := newMetrics(nil)
 	f, tr := testFeed(vp8Codec, m, time.Now, time.Second)
-	w := &captureWriter{}
-	d := newDownTrack(f, tr, layerAuto, vp8Codec, "s", m)
-	d.w, d.ssrc, d.pt = w, 1, 96
-	d.started.Store(true)
+	d, w := capturedDown(f, tr, layerAuto, m, 1, 96)
 	for i := 0; i < 200; i++ {
 		tr.ingest(1, testPacket(uint16(i), i == 0), time.Now().UnixNano())
 	}

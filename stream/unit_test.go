@@ -150,10 +150,7 @@ func TestKeyframeRateLimit(t *testing.T) {
 func TestSharedCacheNack(t *testing.T) {
 	m, _ := newMetrics(nil)
 	f, tr := testFeed(vp8Codec, m, time.Now, time.Second)
-	w := &captureWriter{}
-	d := newDownTrack(f, tr, layerAuto, vp8Codec, "s", m)
-	d.w, d.ssrc, d.pt = w, 77, 100
-	d.started.Store(true)
+	d, w := capturedDown(f, tr, layerAuto, m, 77, 100)
 	for i := 0; i < 10; i++ {
 		tr.ingest(1, testPacket(uint16(500+i), i == 0), time.Now().UnixNano())
 	}
@@ -190,6 +187,16 @@ func testFeed(c webrtc.RTPCodecParameters, m *metrics, now func() time.Time, pli
 	f := newFeed(c)
 	ts := f.begin(1, 1, func(ranks *atomic.Uint64) *relayTrack { return newRelayTrack(c, m, now, pli, ranks) })
 	return f, ts[0]
+}
+
+// capturedDown returns a started downTrack of f on first, in mode, bound
+// to a captureWriter as SSRC ssrc and payload type pt, and the writer.
+func capturedDown(f *feed, first *relayTrack, mode layerMode, m *metrics, ssrc uint32, pt uint8) (*downTrack, *captureWriter) {
+	w := &captureWriter{}
+	d := newDownTrack(f, first, mode, vp8Codec, "s", m)
+	d.w, d.ssrc, d.pt = w, ssrc, pt
+	d.started.Store(true)
+	return d, w
 }
 
 // captureWriter is a webrtc.TrackLocalWriter that records what it is
