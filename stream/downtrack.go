@@ -69,6 +69,9 @@ type downTrack struct {
 	// viewer negotiated it (0: not), which its REMB is computed from.
 	abs uint8
 
+	// cork batches what one drain sends to the viewer's peer (cork.go).
+	cork atomic.Pointer[cork]
+
 	wake    chan struct{}
 	done    chan struct{}
 	stop    sync.Once
@@ -300,6 +303,9 @@ func (d *downTrack) drain() {
 	if w == nil {
 		return
 	}
+	k := d.cork.Load()
+	k.hold()
+	defer k.release()
 	if abs != 0 && !d.hdr.Extension {
 		// Once: later packets update d.absBuf in place.
 		_ = d.hdr.SetExtension(abs, d.absBuf[:])

@@ -99,3 +99,26 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	return m, nil
 }
+
+// registerBatches exports what the media socket's corks sent (cork.go),
+// when it has them.
+func registerBatches(reg prometheus.Registerer, c corker) error {
+	if reg == nil || c == nil {
+		return nil
+	}
+	for _, f := range []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "livecart_stream_udp_batches_total",
+			Help: "System calls that sent several datagrams to one peer at once (UDP segmentation offload).",
+		}, func() float64 { b, _ := c.batchStats(); return float64(b) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "livecart_stream_udp_batched_datagrams_total",
+			Help: "Datagrams sent by those system calls.",
+		}, func() float64 { _, d := c.batchStats(); return float64(d) }),
+	} {
+		if err := reg.Register(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}

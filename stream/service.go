@@ -141,14 +141,17 @@ type Config struct {
 // methods are safe for concurrent use. It owns every PeerConnection and
 // goroutine it starts; Shutdown releases them.
 type Service struct {
-	cfg    Config
-	log    *slog.Logger
-	store  Store
-	m      *metrics
-	eng    *engines
-	now    func() time.Time
-	ice    *iceServers
-	udp    net.PacketConn
+	cfg   Config
+	log   *slog.Logger
+	store Store
+	m     *metrics
+	eng   *engines
+	now   func() time.Time
+	ice   *iceServers
+	udp   net.PacketConn
+	// corks batches the datagrams to each viewer (cork.go); nil when the
+	// media socket cannot.
+	corks  corker
 	closed chan struct{}
 
 	// pending bounds the sessions answered but not yet connected.
@@ -222,7 +225,13 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("stream: media UDP port: %w", err)
 	}
 	sizeReceiveBuffer(cfg.Log, udp)
-	mux := webrtc.NewICEUDPMux(nil, parallelSends(udp))
+	sock := parallelSends(udp)
+	corks, _ := sock.(corker)
+	if err := registerBatches(cfg.Metrics, corks); err != nil {
+		_ = udp.Close()
+		return nil, err
+	}
+	mux := webrtc.NewICEUDPMux(nil, sock)
 	loopback := cfg.UDPHost != "" && net.ParseIP(cfg.UDPHost).IsLoopback()
 	eng, err := newEngines(mux, cfg.PublicIP, loopback, iceTimeouts{
 		disconnected: cfg.ICEDisconnectedTimeout, failed: cfg.ICEFailedTimeout, keepalive: time.Second,
@@ -234,7 +243,7 @@ func New(cfg Config) (*Service, error) {
 	return &Service{
 		cfg: cfg, log: cfg.Log, store: cfg.Store, m: m, eng: eng, now: cfg.Now, ice: ice,
 		pending: api.NewGate("unconnected WebRTC sessions", cfg.MaxPendingPerClient, cfg.MaxPending),
-		udp:     udp, closed: make(chan struct{}), rooms: make(map[string]*room), uplinks: make(map[string]*uplink),
+		udp:     udp, corks: corks, closed: make(chan struct{}), rooms: make(map[string]*room), uplinks: make(map[string]*uplink),
 		httpc: &http.Client{
 			Timeout:       cfg.UpstreamTimeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

@@ -14,3 +14,10 @@ func receiveBuffer(*net.UDPConn) (int, error) {
 
 // parallelSends leaves the media socket as it is outside Linux.
 func parallelSends(c net.PacketConn) net.PacketConn { return c }
+
+// cork batches nothing outside Linux.
+type cork struct{}
+
+func (*cork) hold()    {}
+func (*cork) release() {}
+func (*cork) uncork()  {}

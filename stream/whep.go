@@ -44,6 +44,10 @@ type viewer struct {
 	// downs[i] (RTCP receiver reports).
 	lost []atomic.Uint32
 
+	// cork batches the datagrams to the viewer's peer (cork.go), nil
+	// when they are not batched; under mu.
+	cork *cork
+
 	connected atomic.Bool
 	wg        sync.WaitGroup
 	mu        sync.Mutex
@@ -103,6 +107,11 @@ func (v *viewer) close() {
 		}
 		_ = v.pc.Close()
 		v.wg.Wait()
+		v.mu.Lock()
+		k := v.cork
+		v.cork = nil
+		v.mu.Unlock()
+		k.uncork()
 		v.unpend()
 		if v.node != "" {
 			v.s.m.edges.Dec()
@@ -143,6 +152,8 @@ func (v *viewer) connect() {
 		return
 	}
 	v.unpend()
+	v.recork()
+	v.watchPeer()
 	for i, d := range v.downs {
 		sender := v.senders[i]
 		v.goFunc(d.run)
