@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pion/ice/v2"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/logging"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v3"
 )
@@ -107,6 +109,7 @@ func newEngines(mux ice.UDPMux, publicIP string, loopback bool, to iceTimeouts) 
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetICETimeouts(to.disconnected, to.failed, to.keepalive)
 	se.SetIncludeLoopbackCandidate(loopback)
+	se.LoggerFactory = &sharedLoggers{f: logging.NewDefaultLoggerFactory(), m: map[string]logging.LeveledLogger{}}
 	if publicIP != "" {
 		se.SetNAT1To1IPs([]string{publicIP}, webrtc.ICECandidateTypeHost)
 	}
@@ -166,4 +169,26 @@ func newEngines(mux ice.UDPMux, publicIP string, loopback bool, to iceTimeouts) 
 		return nil, err
 	}
 	return &engines{pub: pub, view: view, mux: mux}, nil
+}
+
+// sharedLoggers gives every PeerConnection the same logger per scope.
+// pion's own factory makes new ones for each connection (five log.Loggers
+// for each of a dozen scopes), which cost every viewer about 10 KiB for
+// lines that, at the default level, are never written.
+type sharedLoggers struct {
+	f  logging.LoggerFactory
+	mu sync.Mutex
+	m  map[string]logging.LeveledLogger
+}
+
+// NewLogger returns the logger of scope.
+func (s *sharedLoggers) NewLogger(scope string) logging.LeveledLogger {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.m[scope]
+	if !ok {
+		l = s.f.NewLogger(scope)
+		s.m[scope] = l
+	}
+	return l
 }
