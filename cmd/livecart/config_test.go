@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"reflect"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -79,5 +80,25 @@ func TestParseServeErrors(t *testing.T) {
 				t.Fatalf("ParseServe error = %v, want one naming %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestTuneGC: a server collects at gcPercent unless GOGC is set, which it
+// leaves as it is.
+func TestTuneGC(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	debug.SetGCPercent(100)
+	if got := tuneGC(func(string) string { return "" }); got != gcPercent {
+		t.Errorf("without GOGC: %d, want %d", got, gcPercent)
+	}
+	if got := debug.SetGCPercent(100); got != gcPercent {
+		t.Errorf("without GOGC the collector runs at %d, want %d", got, gcPercent)
+	}
+	debug.SetGCPercent(300)
+	if got := tuneGC(func(k string) string { return map[string]string{"GOGC": "300"}[k] }); got != 300 {
+		t.Errorf("with GOGC=300: %d", got)
+	}
+	if got := debug.SetGCPercent(100); got != 300 {
+		t.Errorf("with GOGC=300 the collector runs at %d", got)
 	}
 }
