@@ -304,3 +304,69 @@ func TestRelayBatchesSends(t *testing.T) {
 		t.Errorf("batched sends: %v calls carrying %v datagrams", batches, datagrams)
 	}
 }
+
+// BenchmarkMediaSend: one op is one 8-datagram frame (seven of 1,200
+// bytes and one of 700) sent through the media socket to each of 100
+// loopback peers, which read on their own goroutines: one sendto per
+// datagram ("direct"), or each peer's frame gathered under its cork and
+// sent as segmented runs ("corked"). The loopback receive path runs in the
+// sender's system call, so the figure is the kernel's whole cost too.
+func BenchmarkMediaSend(b *testing.B) {
+	for _, corked := range []bool{false, true} {
+		name := "direct"
+		if corked {
+			name = "corked"
+		}
+		b.Run(name, func(b *testing.B) {
+			sock, err := net.ListenPacket("udp", ":0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			c := parallelSends(sock).(*parallelConn)
+			defer c.Close()
+			if corked && !c.gso.Load() {
+				b.Skip("no UDP segmentation offload here")
+			}
+			const peers = 100
+			tos := make([]*net.UDPAddr, peers)
+			ks := make([]*cork, peers)
+			for i := range tos {
+				rx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer rx.Close()
+				go func() {
+					buf := make([]byte, 2048)
+					for {
+						if _, _, err := rx.ReadFrom(buf); err != nil {
+							return
+						}
+					}
+				}()
+				tos[i] = rx.LocalAddr().(*net.UDPAddr)
+				if corked {
+					ks[i] = c.corkFor(tos[i].AddrPort())
+					defer ks[i].uncork()
+				}
+			}
+			pkt := make([]byte, 1200)
+			b.SetBytes(peers * (7*1200 + 700))
+			b.ResetTimer()
+			for range b.N {
+				for i, to := range tos {
+					ks[i].hold()
+					for j := range 8 {
+						n := 1200
+						if j == 7 {
+							n = 700
+						}
+						_, _ = c.WriteTo(pkt[:n], to)
+					}
+					ks[i].release()
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*peers*8), "ns/datagram")
+		})
+	}
+}
