@@ -343,6 +343,19 @@ func (v *testViewer) close() {
 	})
 }
 
+// eachHasVideo waits until every viewer has received n video packets.
+func eachHasVideo(tb testing.TB, viewers []*testViewer, n int) {
+	tb.Helper()
+	eventually(tb, fmt.Sprintf("every viewer has %d video packets", n), func() bool {
+		for _, tv := range viewers {
+			if video, _ := tv.snapshot(); len(video) < n {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 func (v *testViewer) snapshot() (video, audio []rxPacket) {
 	v.mu.Lock()
 	defer v.mu.Unlock()

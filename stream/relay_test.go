@@ -34,14 +34,7 @@ func TestRelayFanOut(t *testing.T) {
 				waitFor(t, tv.gotKey, "a keyframe at viewer "+string(rune('0'+i)))
 				waitFor(t, tv.gotAudio, "audio at viewer "+string(rune('0'+i)))
 			}
-			eventually(t, "every viewer has 30 video packets", func() bool {
-				for _, tv := range viewers {
-					if video, _ := tv.snapshot(); len(video) < 30 {
-						return false
-					}
-				}
-				return true
-			})
+			eachHasVideo(t, viewers, 30)
 			for i, tv := range viewers {
 				video, _ := tv.snapshot()
 				if !video[0].key {
