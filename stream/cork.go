@@ -16,14 +16,23 @@ type corker interface {
 	batchStats() (batches, datagrams uint64)
 }
 
-// selectedPeer is the address the viewer's media goes to, once ICE has
-// chosen a pair.
-func selectedPeer(pc *webrtc.PeerConnection) (netip.AddrPort, bool) {
+// iceTransport is pc's ICE transport, nil before it has one.
+func iceTransport(pc *webrtc.PeerConnection) *webrtc.ICETransport {
 	sctp := pc.SCTP()
-	if sctp == nil || sctp.Transport() == nil || sctp.Transport().ICETransport() == nil {
+	if sctp == nil || sctp.Transport() == nil {
+		return nil
+	}
+	return sctp.Transport().ICETransport()
+}
+
+// selectedPeer is the address pc's media goes to, once ICE has chosen a
+// pair.
+func selectedPeer(pc *webrtc.PeerConnection) (netip.AddrPort, bool) {
+	t := iceTransport(pc)
+	if t == nil {
 		return netip.AddrPort{}, false
 	}
-	pair, err := sctp.Transport().ICETransport().GetSelectedCandidatePair()
+	pair, err := t.GetSelectedCandidatePair()
 	if err != nil || pair == nil || pair.Remote == nil {
 		return netip.AddrPort{}, false
 	}
@@ -62,9 +71,7 @@ func (v *viewer) recork() {
 
 // watchPeer re-corks v whenever ICE selects another pair.
 func (v *viewer) watchPeer() {
-	sctp := v.pc.SCTP()
-	if v.s.corks == nil || sctp == nil || sctp.Transport() == nil || sctp.Transport().ICETransport() == nil {
-		return
+	if t := iceTransport(v.pc); t != nil && v.s.corks != nil {
+		t.OnSelectedCandidatePairChange(func(*webrtc.ICECandidatePair) { v.recork() })
 	}
-	sctp.Transport().ICETransport().OnSelectedCandidatePairChange(func(*webrtc.ICECandidatePair) { v.recork() })
 }

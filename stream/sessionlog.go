@@ -3,9 +3,7 @@ package stream
 import (
 	"context"
 	"log/slog"
-	"net"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -72,15 +70,10 @@ func (s *Service) debugOn() bool { return s.log.Enabled(context.Background(), sl
 // mediaAddr returns the remote address of pc's selected ICE candidate
 // pair, or "" before there is one.
 func mediaAddr(pc *webrtc.PeerConnection) string {
-	sctp := pc.SCTP()
-	if sctp == nil || sctp.Transport() == nil || sctp.Transport().ICETransport() == nil {
-		return ""
+	if to, ok := selectedPeer(pc); ok {
+		return to.String()
 	}
-	pair, err := sctp.Transport().ICETransport().GetSelectedCandidatePair()
-	if err != nil || pair == nil || pair.Remote == nil {
-		return ""
-	}
-	return net.JoinHostPort(pair.Remote.Address, strconv.Itoa(int(pair.Remote.Port)))
+	return ""
 }
 
 // seqCount counts the packets of one RTP stream and those missing from it,
