@@ -142,16 +142,8 @@ func TestPendingSessionsBounded(t *testing.T) {
 	} else {
 		res.Body.Close()
 	}
-	pc, err := clientAPI(t, nil).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := recvOnlyPeer(t, clientAPI(t, nil))
 	defer pc.Close()
-	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	offer, _ := pc.CreateOffer(nil)
 	gathered := webrtc.GatheringCompletePromise(pc)
 	if err := pc.SetLocalDescription(offer); err != nil {

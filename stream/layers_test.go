@@ -292,16 +292,8 @@ func TestAbsSendTimeStamped(t *testing.T) {
 	r := mustRelay(t, nil)
 	r.stream(t, "shop", "host1")
 	startPublisher(t, r.srv.URL, "shop", r.token(t, "host1", auth.Host), vp8Codec, 'A', 30)
-	pc, err := clientAPI(t, nil, absSendTimeURI).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := recvOnlyPeer(t, clientAPI(t, nil, absSendTimeURI))
 	defer pc.Close()
-	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	type stamp struct {
 		kind webrtc.RTPCodecType
 		ok   bool

@@ -283,6 +283,21 @@ type testViewer struct {
 	once  sync.Once
 }
 
+// recvOnlyPeer is a PeerConnection of api that receives video and audio.
+func recvOnlyPeer(tb testing.TB, api *webrtc.API) *webrtc.PeerConnection {
+	tb.Helper()
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return pc
+}
+
 func startViewer(tb testing.TB, base, stream string) *testViewer {
 	tb.Helper()
 	return startViewerAt(tb, base+"/api/streams/"+stream+"/whep")
@@ -291,16 +306,8 @@ func startViewer(tb testing.TB, base, stream string) *testViewer {
 // startViewerAt plays the WHEP endpoint url (a query may ask for a layer).
 func startViewerAt(tb testing.TB, url string) *testViewer {
 	tb.Helper()
-	pc, err := clientAPI(tb, nil).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	pc := recvOnlyPeer(tb, clientAPI(tb, nil))
 	v := &testViewer{pc: pc, gotKey: make(chan struct{}), gotAudio: make(chan struct{})}
-	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-			tb.Fatal(err)
-		}
-	}
 	var keyOnce, audioOnce sync.Once
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		v.tracks.Add(1)

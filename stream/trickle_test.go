@@ -103,17 +103,9 @@ type trickleViewer struct {
 // and then its candidates one PATCH each, and end-of-candidates.
 func startTrickleViewer(tb testing.TB, base, stream string) *trickleViewer {
 	tb.Helper()
-	pc, err := clientAPI(tb, nil).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	pc := recvOnlyPeer(tb, clientAPI(tb, nil))
 	v := &testViewer{pc: pc, gotKey: make(chan struct{}), gotAudio: make(chan struct{})}
 	tb.Cleanup(v.close)
-	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-			tb.Fatal(err)
-		}
-	}
 	var keyOnce sync.Once
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		v.wg.Add(1)
