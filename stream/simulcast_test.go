@@ -235,10 +235,7 @@ func setLayer(tb testing.TB, base, location, layer string) (int, layerState) {
 // whatever the order of the rids; an automatic viewer starts on the lowest
 // and, with clean reports, climbs to the top.
 func TestSimulcastLayers(t *testing.T) {
-	r := mustRelay(t, nil)
-	r.stream(t, "sim", "host1")
-	startSimPublisher(t, r.srv.URL, "sim", r.token(t, "host1", auth.Host), threeLayers, 30)
-	layersKnown(t, r, "sim", 3)
+	r, _ := simulcastShow(t, 30)
 	base := r.srv.URL + "/api/streams/sim/whep"
 	for _, c := range []struct {
 		layer string
@@ -266,6 +263,18 @@ func TestSimulcastLayers(t *testing.T) {
 	if res.StatusCode != http.StatusBadRequest {
 		t.Errorf("?layer=ultra: got %d, want 400", res.StatusCode)
 	}
+}
+
+// simulcastShow starts a relay whose stream "sim" is published in
+// threeLayers, with a keyframe every keyEvery frames (0: only when asked),
+// and waits until the relay knows all three layers.
+func simulcastShow(t *testing.T, keyEvery int) (*relay, *simPublisher) {
+	t.Helper()
+	r := mustRelay(t, nil)
+	r.stream(t, "sim", "host1")
+	pub := startSimPublisher(t, r.srv.URL, "sim", r.token(t, "host1", auth.Host), threeLayers, keyEvery)
+	layersKnown(t, r, "sim", 3)
+	return r, pub
 }
 
 // layersKnown waits until the relay knows the picture size of the n layers
@@ -336,10 +345,7 @@ func checkOneTrack(t *testing.T, v *testViewer) {
 // layer for (the publisher sends keyframes only when asked), on the same
 // track; the layer resource refuses bad requests.
 func TestSimulcastForcedSwitch(t *testing.T) {
-	r := mustRelay(t, nil)
-	r.stream(t, "sim", "host1")
-	pub := startSimPublisher(t, r.srv.URL, "sim", r.token(t, "host1", auth.Host), threeLayers, 0)
-	layersKnown(t, r, "sim", 3)
+	r, pub := simulcastShow(t, 0)
 	v := startViewerAt(t, r.srv.URL+"/api/streams/sim/whep?layer=low")
 	receivesOnly(t, v, 'L', "the viewer plays the low layer")
 	plisHigh := pub.plis[1].Load()
@@ -454,10 +460,7 @@ func TestSimulcastBadOffers(t *testing.T) {
 // climbs that clean reports allow are undone and spaced apart. (Climbing
 // back after it, hold by hold, is TestControlDownFastUpSlowly's.)
 func TestSimulcastEstimate(t *testing.T) {
-	r := mustRelay(t, nil)
-	r.stream(t, "sim", "host1")
-	startSimPublisher(t, r.srv.URL, "sim", r.token(t, "host1", auth.Host), threeLayers, 30)
-	layersKnown(t, r, "sim", 3)
+	r, _ := simulcastShow(t, 30)
 	v := startViewerAt(t, r.srv.URL+"/api/streams/sim/whep")
 	receivesOnly(t, v, 'H', "the automatic viewer climbs to the top layer")
 	video, _ := v.snapshot()
@@ -498,10 +501,7 @@ func TestSimulcastEstimate(t *testing.T) {
 // (as a browser short of bandwidth does), its viewers move to the highest
 // layer still sent, and back when it resumes.
 func TestSimulcastPausedLayer(t *testing.T) {
-	r := mustRelay(t, nil)
-	r.stream(t, "sim", "host1")
-	pub := startSimPublisher(t, r.srv.URL, "sim", r.token(t, "host1", auth.Host), threeLayers, 30)
-	layersKnown(t, r, "sim", 3)
+	r, pub := simulcastShow(t, 30)
 	v := startViewerAt(t, r.srv.URL+"/api/streams/sim/whep?layer=high")
 	receivesOnly(t, v, 'H', "the viewer plays the high layer")
 	pub.paused[1].Store(true) // "full", the top one
