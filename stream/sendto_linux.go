@@ -2,6 +2,7 @@ package stream
 
 import (
 	"encoding/binary"
+	"maps"
 	"net"
 	"net/netip"
 	"sync"
@@ -80,21 +81,13 @@ func (c *parallelConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	}
 	var rsa [unix.SizeofSockaddrInet6]byte
 	n := c.sockaddr(&rsa, ua)
-	if n == 0 {
+	if n == 0 || len(b) == 0 {
 		return c.UDPConn.WriteTo(b, addr)
 	}
-	c.mu.RLock()
-	if c.closed {
-		c.mu.RUnlock()
+	_, _, errno := c.sendOne(b, &rsa, n)
+	if errno == unix.EBADF {
 		return 0, net.ErrClosed
 	}
-	var p unsafe.Pointer
-	if len(b) > 0 {
-		p = unsafe.Pointer(&b[0])
-	}
-	_, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(c.fd), uintptr(p), uintptr(len(b)), 0,
-		uintptr(unsafe.Pointer(&rsa[0])), uintptr(n))
-	c.mu.RUnlock()
 	return c.sent(b, addr, errno)
 }
 
@@ -173,11 +166,9 @@ func (c *parallelConn) corkFor(to netip.AddrPort) *cork {
 	if k.rlen = c.sockaddr(&k.rsa, k.addr); k.rlen == 0 {
 		return nil
 	}
-	m := make(map[netip.AddrPort]*cork, 1+mapLen(old))
+	m := map[netip.AddrPort]*cork{}
 	if old != nil {
-		for a, o := range *old {
-			m[a] = o
-		}
+		m = maps.Clone(*old)
 	}
 	m[to] = k
 	c.corks.Store(&m)
@@ -190,13 +181,6 @@ func (c *parallelConn) batchStats() (batches, datagrams uint64) {
 	return c.batches.Load(), c.batched.Load()
 }
 
-func mapLen(m *map[netip.AddrPort]*cork) int {
-	if m == nil {
-		return 0
-	}
-	return len(*m)
-}
-
 // uncork undoes one corkFor of k; the last sends what k still holds.
 func (k *cork) uncork() {
 	if k == nil {
@@ -205,13 +189,8 @@ func (k *cork) uncork() {
 	c := k.c
 	c.corksMu.Lock()
 	if k.users--; k.users == 0 {
-		old := c.corks.Load()
-		m := make(map[netip.AddrPort]*cork, mapLen(old))
-		for a, o := range *old {
-			if o != k {
-				m[a] = o
-			}
-		}
+		m := maps.Clone(*c.corks.Load())
+		delete(m, k.to)
 		c.corks.Store(&m)
 	}
 	c.corksMu.Unlock()
