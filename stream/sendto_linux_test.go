@@ -208,6 +208,29 @@ func TestCorkedSends(t *testing.T) {
 		}); allocs >= 1 {
 			t.Errorf("a corked burst allocates %.1f times", allocs)
 		}
+
+		// A route that turns out unable to segment: a cork then sends
+		// what it gathered one datagram at a time, all of it, in order.
+		rx1 := rxs[1]
+		to1 := rx1.LocalAddr().(*net.UDPAddr)
+		k1 := c.corkFor(to1.AddrPort())
+		defer k1.uncork()
+		c.gso.Store(false)
+		batches, _ = c.batchStats()
+		k1.hold()
+		for i := range 3 {
+			stamp(buf[:1200], 1, 2000+i)
+			_, _ = c.WriteTo(buf[:1200], to1)
+		}
+		k1.release()
+		for i := range 3 {
+			if w, s, ok := stamped(readOne(t, rx1)); !ok || w != 1 || s != 2000+i {
+				t.Fatalf("without segmentation, datagram %d: got %d from writer %d (whole: %v)", i, s, w, ok)
+			}
+		}
+		if after, _ := c.batchStats(); after != batches {
+			t.Errorf("%d batched calls without segmentation", after-batches)
+		}
 	})
 }
 
